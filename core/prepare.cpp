@@ -1,0 +1,112 @@
+// The checks shared by --check-config and --config.
+#include "prepare.hpp"
+
+#include "dependency_graph.hpp"
+#include "identity.hpp"
+
+#include <meshhost/plugin.hpp>
+
+#include <map>
+
+namespace mh::core {
+
+namespace {
+
+std::string str(Str s) { return s.data ? std::string(s.data, s.size) : std::string(); }
+
+std::vector<std::string> str_list(const Str* items, std::size_t count) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; items && i < count; ++i) out.push_back(str(items[i]));
+  return out;
+}
+
+PluginNode node_of(const PluginDescriptor& d) {
+  return {str(d.name), str_list(d.provided, d.provided_count), str_list(d.required, d.required_count)};
+}
+
+class CollectingSink final : public ErrorSink {
+ public:
+  explicit CollectingSink(std::string prefix) : prefix_(std::move(prefix)) {}
+  void error(Str path, Str expected, Str found) noexcept override {
+    try {
+      std::string p = str(path);
+      std::string full = p.empty() ? prefix_ : (p.front() == '[' ? prefix_ + p : prefix_ + "." + p);
+      errors_.push_back({full, str(expected), str(found)});
+    } catch (...) {
+    }
+  }
+  std::vector<ConfigError> take() { return std::move(errors_); }
+
+ private:
+  std::string prefix_;
+  std::vector<ConfigError> errors_;
+};
+
+}  // namespace
+
+std::vector<PluginDir> plugin_search_path(const HostConfig* config, const CommandOptions& options) {
+  std::vector<PluginDir> dirs;
+  for (const auto& dir : options.plugin_dirs) dirs.push_back({dir, true});
+  if (config)
+    for (const auto& dir : config->plugin_dirs) dirs.push_back({dir, true});
+  dirs.push_back({default_plugin_dir(), false});
+  return dirs;
+}
+
+std::vector<ConfigError> validate_plugin_config(const EnabledPlugin& plugin) {
+  CollectingSink sink("plugins." + plugin.name);
+  plugin.descriptor->validate(Str::of(plugin.config_json), &sink);
+  return sink.take();
+}
+
+PreparedNode prepare_node(const std::string& config_path, const CommandOptions& options) {
+  PreparedNode prepared;
+  ConfigErrors errors;
+  prepared.config = load_config_file(config_path, errors);
+  if (!errors.empty()) {
+    for (const auto& e : errors.all()) prepared.problems.push_back(e.line());
+    return prepared;  // without a readable config nothing further is meaningful
+  }
+  prepared.private_key = load_private_key(prepared.config, errors);
+
+  prepared.plugin_dirs = plugin_search_path(&prepared.config, options);
+  prepared.found = scan_plugin_dirs(prepared.plugin_dirs);
+  std::map<std::string, const PluginFile*> by_name;
+  for (const auto& file : prepared.found)
+    if (file.usable()) by_name.emplace(file.name(), &file);
+
+  std::vector<EnabledPlugin> enabled;
+  for (const auto& section : prepared.config.plugins) {
+    if (!section.enabled) continue;
+    auto it = by_name.find(section.name);
+    if (it == by_name.end()) {
+      std::string why = "no plugin named \"" + section.name + "\" in the plugin directories";
+      for (const auto& file : prepared.found) {
+        auto slash = file.path.rfind('/');
+        std::string base = file.path.substr(slash + 1);
+        if (!file.usable() && base == section.name + ".so") why = file.path + ": " + file.error;
+      }
+      errors.add("plugins." + section.name, "a loadable plugin", why);
+      continue;
+    }
+    enabled.push_back({section.name, it->second->descriptor, section.config_json});
+  }
+  for (const auto& plugin : enabled)
+    for (auto& e : validate_plugin_config(plugin)) errors.add(e.path, e.expected, e.found);
+
+  std::vector<PluginNode> enabled_nodes, available_nodes;
+  for (const auto& plugin : enabled) enabled_nodes.push_back(node_of(*plugin.descriptor));
+  for (const auto& [name, file] : by_name) available_nodes.push_back(node_of(*file->descriptor));
+  StartPlan plan = plan_start_order(enabled_nodes, available_nodes);
+
+  for (const auto& e : errors.all()) prepared.problems.push_back(e.line());
+  for (const auto& line : plan.errors) prepared.problems.push_back("plugins: " + line);
+  if (prepared.problems.empty()) {
+    for (const auto& name : plan.order)
+      for (const auto& plugin : enabled)
+        if (plugin.name == name) prepared.start_order.push_back(plugin);
+  }
+  return prepared;
+}
+
+}  // namespace mh::core
