@@ -127,6 +127,7 @@ HostConfig parse_config(std::string_view text, ConfigErrors& errors) {
     return config;
   }
   const json& root = *document;
+  config.parsed = true;
 
   static const std::set<std::string> kKnownKeys = {"privateKey", "privateKeyFile", "publicKey", "ipv6",
                                                    "logLevel",   "stateDir",       "pluginDirs", "admin",

@@ -39,6 +39,7 @@ struct PluginSection {
 };
 
 struct HostConfig {
+  bool parsed = false;  // the file was read and is a JSON object (its keys may still be wrong)
   std::optional<std::string> private_key_hex;
   std::optional<std::string> private_key_file;
   std::optional<std::string> public_key;  // when present, checked against the private key

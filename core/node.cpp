@@ -127,6 +127,18 @@ void Node::register_host_methods() {
   });
 }
 
+void Node::register_host_metrics() {
+  const std::string abi = std::to_string(kAbiMajor) + "." + std::to_string(kAbiMinor);
+  metrics_.gauge("host", "meshhost_info", "This node: version, plugin ABI and address (always 1)",
+                 {{"version", MESHHOST_VERSION}, {"abi", abi}, {"address", format_address(identity_.address())}})
+      ->set(1);
+  metrics_.gauge("host", "meshhost_start_time_seconds", "When this process started, in seconds since the epoch", {})
+      ->set(static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count()));
+  plugins_running_ = metrics_.gauge("host", "meshhost_plugins_running", "Plugins started and running", {});
+}
+
 bool Node::start_plugins() {
   HostServices services{loop_, identity_, admin_, metrics_, services_, logger_};
   for (const auto& plugin : prepared_.start_order) {
@@ -246,8 +258,10 @@ int Node::run() {
   }
   logger_->info("admin socket {}", prepared_.config.admin_socket);
 
+  register_host_metrics();
   int exit_code = kExitOk;
   if (start_plugins()) {
+    plugins_running_->set(static_cast<double>(running_.size()));
     logger_->info("running with {} plugin(s)", running_.size());
     loop_.run();
   } else {

@@ -44,6 +44,7 @@ class Node {
   void stop_plugins();
   void reload();
   void register_host_methods();
+  void register_host_metrics();
   nlohmann::json status_json() const;
   nlohmann::json plugins_json() const;
   static const char* state_name(State state);
@@ -60,6 +61,7 @@ class Node {
   PrometheusServer prometheus_;
   std::vector<Running> running_;
   std::chrono::steady_clock::time_point started_at_;
+  Gauge* plugins_running_ = nullptr;
 };
 
 }  // namespace mh::core

@@ -63,9 +63,9 @@ PreparedNode prepare_node(const std::string& config_path, const CommandOptions& 
   PreparedNode prepared;
   ConfigErrors errors;
   prepared.config = load_config_file(config_path, errors);
-  if (!errors.empty()) {
+  if (!prepared.config.parsed) {
     for (const auto& e : errors.all()) prepared.problems.push_back(e.line());
-    return prepared;  // without a readable config nothing further is meaningful
+    return prepared;  // without a readable document nothing further is meaningful
   }
   prepared.private_key = load_private_key(prepared.config, errors);
 
