@@ -68,7 +68,8 @@ std::optional<Config> parse_config(mh::Str text, mh::ErrorSink* errors) {
   return config;
 }
 
-// An ErrorSink that keeps the first problem as one line, for create()'s Status.
+// An ErrorSink that keeps the first problem as one line, for create()'s Status (the host
+// adds which plugin it came from).
 class FirstError final : public mh::ErrorSink {
  public:
   void error(mh::Str path, mh::Str expected, mh::Str found) noexcept override {
@@ -98,7 +99,7 @@ class Hello final : public mh::Plugin, mh::AdminHandler, mh::TimerHandler {
     greetings_ = host_->counter("hello_greetings_total", "Greetings hello.greet has given", nullptr, 0);
     uptime_ = host_->gauge("hello_uptime_seconds", "Seconds since the hello plugin started", nullptr, 0);
     if (greetings_ == nullptr || uptime_ == nullptr) {
-      return mh::Status::error(mh::StatusCode::internal, "hello: the host refused a metric name");
+      return mh::Status::error(mh::StatusCode::internal, "the host refused a metric name");
     }
     return host_->register_admin_method("hello.greet", this);
   }
@@ -110,8 +111,9 @@ class Hello final : public mh::Plugin, mh::AdminHandler, mh::TimerHandler {
     uptime_->set(0);
     timer_->arm(kUptimeTickNs);
     try {
-      log(mh::LogLevel::info, "hello: started, greeting \"" + config_.greeting + "\", address " +
-                                  mh::format_address(host_->address()));
+      // The host prefixes the plugin's name to every line it logs.
+      log(mh::LogLevel::info,
+          "started, greeting \"" + config_.greeting + "\", address " + mh::format_address(host_->address()));
     } catch (const std::exception&) {
       // Only an allocation can fail here; a missing log line is not worth refusing to start.
     }
@@ -122,7 +124,7 @@ class Hello final : public mh::Plugin, mh::AdminHandler, mh::TimerHandler {
     timer_->release();  // cancels it too: on_timer() is not called after this
     timer_ = nullptr;
     try {
-      log(mh::LogLevel::info, "hello: stopped after " + std::to_string(count_) + " greetings");
+      log(mh::LogLevel::info, "stopped after " + std::to_string(count_) + " greetings");
     } catch (const std::exception&) {
     }
   }
@@ -133,7 +135,7 @@ class Hello final : public mh::Plugin, mh::AdminHandler, mh::TimerHandler {
       std::optional<Config> config = parse_config(config_json, errors);
       if (!config) return mh::ReconfigureResult::error;
       config_ = std::move(*config);
-      log(mh::LogLevel::info, "hello: greeting is now \"" + config_.greeting + "\"");
+      log(mh::LogLevel::info, "greeting is now \"" + config_.greeting + "\"");
       return mh::ReconfigureResult::applied;
     } catch (const std::exception&) {
       errors->error("", "a config hello can hold", "too little memory to hold it");
@@ -206,7 +208,7 @@ mh::Status create(mh::Host* host, mh::Str config_json, mh::Plugin** out) noexcep
   try {
     FirstError error;
     std::optional<Config> config = parse_config(config_json, &error);
-    if (!config) return host->fail(mh::StatusCode::invalid_argument, mh::Str::of("hello: " + error.line()));
+    if (!config) return host->fail(mh::StatusCode::invalid_argument, mh::Str::of(error.line()));
     Hello* hello = new Hello(host, std::move(*config));
     if (const mh::Status s = hello->init(); !s.ok()) {
       delete hello;
@@ -215,7 +217,7 @@ mh::Status create(mh::Host* host, mh::Str config_json, mh::Plugin** out) noexcep
     *out = hello;
     return mh::Status::success();
   } catch (const std::bad_alloc&) {
-    return mh::Status::error(mh::StatusCode::internal, "hello: out of memory");
+    return mh::Status::error(mh::StatusCode::internal, "out of memory");
   } catch (const std::exception& e) {
     return host->fail(mh::StatusCode::internal, mh::Str(e.what()));
   }

@@ -104,7 +104,7 @@ TEST_CASE("create refuses an invalid config with a one-line reason") {
   mh::Plugin* plugin = nullptr;
   const mh::Status status = descriptor().create(&host, R"({"greeting": true})", &plugin);
   CHECK(status.code == mh::StatusCode::invalid_argument);
-  CHECK(std::string(status.message.data, status.message.size) == "hello: greeting: expected a string, got boolean");
+  CHECK(std::string(status.message.data, status.message.size) == "greeting: expected a string, got boolean");
   CHECK(plugin == nullptr);
 }
 
@@ -140,10 +140,10 @@ TEST_CASE("the uptime gauge follows the loop's clock once a second") {
 
 TEST_CASE("start and stop are logged, and stop leaves no timer armed") {
   Running hello;
-  CHECK(hello.host.logged("hello: started"));
+  CHECK(hello.host.logged("started, greeting \"Hello\""));
   CHECK(hello.host.fake_loop().next_deadline_ns().has_value());
   hello.stop();
-  CHECK(hello.host.logged("hello: stopped"));
+  CHECK(hello.host.logged("stopped after 0 greetings"));
   CHECK_FALSE(hello.host.fake_loop().next_deadline_ns().has_value());
 }
 

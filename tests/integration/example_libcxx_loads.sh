@@ -161,6 +161,6 @@ status=0
 wait "$host_pid" || status=$?
 host_pid=""
 ((status == 0)) || fail "meshhost exited with status $status after SIGTERM"
-grep -q 'hello: stopped' "$tmp/meshhost.log" || fail "hello did not log its stop"
+grep -q 'stopped after 2 greetings' "$tmp/meshhost.log" || fail "hello did not log its stop"
 
 echo "PASS: libc++ hello plugin loaded, answered and stopped"
