@@ -3,6 +3,7 @@
 
 #include "node.hpp"
 #include "prepare.hpp"
+#include "profiles.hpp"
 
 #include <meshhost/keys.hpp>
 #include <meshhost/plugin.hpp>
@@ -11,13 +12,12 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <climits>
-#include <ctime>
 #include <filesystem>
 #include <iostream>
-#include <map>
 
 namespace mh::core {
 
@@ -108,6 +108,9 @@ int run_node(const std::string& config_path, const CommandOptions& options) {
   for (const auto& line : prepared.problems) std::cerr << "config: " << line << "\n";
   if (!prepared.problems.empty()) return kExitConfig;
   auto logger = make_logger(options.log_level.value_or(prepared.config.log_level));
+  struct stat st {};
+  if (prepared.config.private_key_hex && ::stat(config_path.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
+    logger->warn("{} holds the node's privateKey and is readable by other users: chmod 0600 it", config_path);
   try {
     Node node(std::move(prepared), config_path, options, logger);
     return node.run();
@@ -117,74 +120,38 @@ int run_node(const std::string& config_path, const CommandOptions& options) {
   }
 }
 
-int genconf(const std::string& profile) {
-  struct Profile {
-    const char* summary;
-    const char* plugins;  // commented entries for the plugins this profile uses
-  };
-  static const std::map<std::string, Profile> kProfiles = {
-      {"relay",
-       {"a relay: link drivers, switch and router forward traffic for the mesh",
-        "    // \"udp\": { \"bind\": [\"0.0.0.0:11234\", \"[::]:11234\"] },\n"
-        "    // \"eth\": { \"interfaces\": [\"eth0\"] },\n"
-        "    // \"switch\": {},\n"
-        "    // \"router\": {},\n"
-        "    // \"session\": {}\n"}},
-      {"client",
-       {"a client: a relay that also reaches the Internet through the gateways it names",
-        "    // \"udp\": { \"bind\": [\"0.0.0.0:11234\"], \"connectTo\": {} },\n"
-        "    // \"switch\": {},\n"
-        "    // \"router\": {},\n"
-        "    // \"session\": {},\n"
-        "    // \"tun\": { \"name\": \"mesh0\" },\n"
-        "    // \"iptunnel\": { \"outgoingConnections\": [\"<gateway public key>.k\"] }\n"}},
-      {"gateway",
-       {"a gateway: a relay that carries its pinned clients' traffic to the Internet and bills it",
-        "    // \"udp\": { \"bind\": [\"0.0.0.0:11234\", \"[::]:11234\"] },\n"
-        "    // \"switch\": {},\n"
-        "    // \"router\": {},\n"
-        "    // \"session\": {},\n"
-        "    // \"tun\": { \"name\": \"mesh0\" },\n"
-        "    // \"iptunnel\": { \"allowedConnections\": [], \"nat\": { \"uplink\": \"eth0\" } },\n"
-        "    // \"billing\": {}\n"}},
-  };
-  auto it = kProfiles.find(profile);
-  if (it == kProfiles.end()) {
-    std::cerr << "meshhost: --profile: expected relay, client or gateway, got \"" << profile << "\"\n";
+int genkey() {
+  KeyPair key = generate_node_key();
+  std::cout << format_private_key_hex(key.priv) << "\n";
+  return kExitOk;
+}
+
+int genconf(const std::string& profile_name) {
+  const Profile* profile = nullptr;
+  std::string names;
+  for (const auto& p : profiles()) {
+    if (p.name == profile_name) profile = &p;
+    names += (names.empty() ? "" : ", ") + std::string(p.name);
+  }
+  if (profile == nullptr) {
+    std::cerr << "meshhost: --profile: expected one of " << names << ", got \"" << profile_name << "\"\n";
     return kExitConfig;
   }
+  // The profile names a privateKeyFile; a generated config carries its identity inline.
+  const std::string key_file_line = "  \"privateKeyFile\": \"/etc/meshhost/node.key\",\n";
+  std::string text(profile->text);
+  auto at = text.find(key_file_line);
+  if (at == std::string::npos) {
+    std::cerr << "meshhost: the built-in " << profile_name << " profile has no privateKeyFile line to replace\n";
+    return kExitFailure;
+  }
   KeyPair key = generate_node_key();
-  std::time_t now = std::time(nullptr);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
-  std::cout << "// meshhost configuration: " << it->second.summary << ".\n"
-            << "// Written by `meshhost --genconf --profile " << profile << "` on " << date << ".\n"
-            << "// JSON with comments. Check it with `meshhost --check-config FILE`.\n"
-            << "{\n"
-            << "  // The node's identity. Whoever has this key is this node: keep the file mode 0600.\n"
-            << "  // Instead of privateKey, \"privateKeyFile\" may name a file (mode 0600) holding it.\n"
-            << "  \"privateKey\": \"" << to_hex(ByteSpan{key.priv.bytes, sizeof key.priv.bytes}) << "\",\n"
-            << "  // Derived from the private key; checked at start.\n"
-            << "  \"publicKey\": \"" << format_public_key(key.pub) << "\",\n"
-            << "  \"ipv6\": \"" << format_address(key.addr) << "\",\n"
-            << "\n"
-            << "  // trace, debug, info, warn or error (--log-level overrides it).\n"
-            << "  \"logLevel\": \"info\",\n"
-            << "  // Where plugins keep durable state (leases, the billing ledger), one directory each.\n"
-            << "  \"stateDir\": \"/var/lib/meshhost\",\n"
-            << "  // Directories searched for plugins before the built-in one.\n"
-            << "  \"pluginDirs\": [],\n"
-            << "  // JSON-RPC 2.0 over this Unix socket (mode 0600); `meshctl` talks to it.\n"
-            << "  \"admin\": { \"socket\": \"/run/meshhost/admin.sock\" },\n"
-            << "  // Prometheus text on a loopback address, when set:\n"
-            << "  // \"metrics\": { \"prometheus\": \"127.0.0.1:9470\" },\n"
-            << "\n"
-            << "  // The plugins this node runs, each with its own config object;\n"
-            << "  // \"enabled\": false turns one off. `meshhost --plugins` lists what is installed.\n"
-            << "  // The plugins this profile uses, to enable as they are installed:\n"
-            << "  \"plugins\": {\n"
-            << it->second.plugins << "  }\n"
-            << "}\n";
+  text.replace(at, key_file_line.size(),
+               "  \"privateKey\": \"" + format_private_key_hex(key.priv) + "\",\n" +
+                   "  // Derived from the private key; checked at start.\n" +
+                   "  \"publicKey\": \"" + format_public_key(key.pub) + "\",\n" +
+                   "  \"ipv6\": \"" + format_address(key.addr) + "\",\n");
+  std::cout << text;
   return kExitOk;
 }
 

@@ -26,6 +26,9 @@ int check_config(const std::string& config_path, const CommandOptions& options);
 // Prints a commented config with a fresh identity for a profile (relay, client, gateway).
 int genconf(const std::string& profile);
 
+// Prints a fresh node private key (64 hex characters, address in fc00::/8).
+int genkey();
+
 // The built-in plugin directory: <directory of this executable>/../lib/meshhost/plugins.
 std::string default_plugin_dir();
 

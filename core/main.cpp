@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     ("plugins", "list every plugin found, with why any cannot load; starts none")
     ("json", "with --plugins: print JSON")
     ("genconf", "print a commented config with a fresh identity")
+    ("genkey", "print a fresh private key (64 hex characters) for a privateKeyFile")
     ("profile", po::value<std::string>()->default_value("relay")->value_name("NAME"), "with --genconf: relay, client or gateway")
     ("plugin-dir", po::value<std::vector<std::string>>()->value_name("DIR"), "search DIR for plugins first (repeatable)")
     ("log-level", po::value<std::string>()->value_name("LEVEL"), "trace, debug, info, warn or error (overrides the config)");
@@ -31,7 +32,7 @@ int main(int argc, char** argv) {
     return mh::core::kExitConfig;
   }
   if (vm.count("help")) {
-    std::cout << "usage: meshhost --config FILE | --check-config FILE | --plugins | --genconf [--profile NAME]\n\n"
+    std::cout << "usage: meshhost --config FILE | --check-config FILE | --plugins | --genconf [--profile NAME] | --genkey\n\n"
               << options;
     return mh::core::kExitOk;
   }
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   std::optional<std::string> config;
   if (vm.count("config")) config = vm["config"].as<std::string>();
 
+  if (vm.count("genkey")) return mh::core::genkey();
   if (vm.count("genconf")) return mh::core::genconf(vm["profile"].as<std::string>());
   if (vm.count("plugins")) return mh::core::list_plugins(config, command, vm.count("json") > 0);
   if (vm.count("check-config")) return mh::core::check_config(vm["check-config"].as<std::string>(), command);

@@ -4,6 +4,7 @@
 # providers and cycles are reported the same way, before anything starts.
 # usage: check_config_reports_each_problem.sh MESHHOST MESHCTL TEST_PLUGIN_DIR
 MESHHOST=$1 PLUGINS=$3
+SOURCE_DIR=$(cd "$(dirname "$0")/../.." && pwd)
 source "$(dirname "$0")/lib.sh"
 mh_enter_world "$@"
 
@@ -55,5 +56,15 @@ for profile in relay client gateway; do
   "$MESHHOST" --genconf --profile "$profile" >"$MH_TMP/$profile.json"
   "$MESHHOST" --check-config "$MH_TMP/$profile.json" >/dev/null || mh_fail "the $profile profile does not check"
 done
+# The shipped configs check once their key file exists (mode 0600 enforced).
+key="$MH_TMP/node.key"
+(umask 077 && "$MESHHOST" --genkey >"$key")
+for profile in relay client gateway; do
+  sed "s|/etc/meshhost/node.key|$key|" "$SOURCE_DIR/configs/$profile.json" >"$MH_TMP/shipped-$profile.json"
+  "$MESHHOST" --check-config "$MH_TMP/shipped-$profile.json" >/dev/null || mh_fail "configs/$profile.json does not check"
+done
+chmod 0644 "$key"
+expect_problem "$MH_TMP/shipped-relay.json" "config: privateKeyFile: expected a key file with mode 0600 (readable by its owner only), got \"$key\" with mode 0644"
+
 if "$MESHHOST" --genconf --profile nonsense >/dev/null 2>&1; then mh_fail "an unknown profile was accepted"; fi
 mh_log "PASS"

@@ -1,5 +1,5 @@
 // meshhost's one Noise engine (DESIGN §4): Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b for links
-// and sessions, plain Noise_IK_… only to check published vectors. See docs/noise.md.
+// and sessions, plain Noise_IK_… only to check published vectors. See docs/protocol.md.
 #pragma once
 
 #include <meshhost/replay_window.hpp>
