@@ -1,6 +1,7 @@
 // The node's lifecycle. Plugins are created and started in dependency order and stopped
 // and destroyed in reverse; a start failure unwinds what already started.
 #include "node.hpp"
+#include "sdk_strings.hpp"
 
 #include <meshhost/keys.hpp>
 #include <meshhost/plugin.hpp>
@@ -15,52 +16,6 @@
 #include <stdexcept>
 
 namespace mh::core {
-
-namespace {
-
-std::string str(Str s) { return s.data ? std::string(s.data, s.size) : std::string(); }
-
-std::vector<std::string> str_list(const Str* items, std::size_t count) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; items && i < count; ++i) out.push_back(str(items[i]));
-  return out;
-}
-
-nlohmann::json str_array(const Str* items, std::size_t count) {
-  nlohmann::json out = nlohmann::json::array();
-  for (std::size_t i = 0; items && i < count; ++i) out.push_back(str(items[i]));
-  return out;
-}
-
-class LoggingSink final : public ErrorSink {
- public:
-  LoggingSink(spdlog::logger& logger, std::string prefix) : logger_(logger), prefix_(std::move(prefix)) {}
-  void error(Str path, Str expected, Str found) noexcept override {
-    try {
-      std::string p = str(path);
-      std::string full = p.empty() ? prefix_ : (p.front() == '[' ? prefix_ + p : prefix_ + "." + p);
-      logger_.error("config: {}: expected {}, got {}", full, str(expected), str(found));
-    } catch (...) {
-    }
-  }
-
- private:
-  spdlog::logger& logger_;
-  std::string prefix_;
-};
-
-}  // namespace
-
-nlohmann::json describe_descriptor(const PluginDescriptor& d) {
-  return {{"name", str(d.name)},
-          {"version", str(d.version)},
-          {"kind", str(d.kind)},
-          {"abi", std::to_string(d.abi_major) + "." + std::to_string(d.abi_minor)},
-          {"description", str(d.description)},
-          {"provides", str_array(d.provided, d.provided_count)},
-          {"requires", str_array(d.required, d.required_count)},
-          {"stability", d.stability == Stability::stable ? "stable" : "experimental"}};
-}
 
 Node::Node(PreparedNode prepared, std::string config_path, CommandOptions options,
            std::shared_ptr<spdlog::logger> logger)
@@ -88,8 +43,8 @@ nlohmann::json Node::status_json() const {
   nlohmann::json plugins = nlohmann::json::array();
   for (const auto& r : running_)
     plugins.push_back({{"name", r.plugin.name},
-                       {"version", str(r.plugin.descriptor->version)},
-                       {"kind", str(r.plugin.descriptor->kind)},
+                       {"version", to_string(r.plugin.descriptor->version)},
+                       {"kind", to_string(r.plugin.descriptor->kind)},
                        {"state", state_name(r.state)}});
   auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
   return {{"version", MESHHOST_VERSION},
@@ -145,7 +100,7 @@ bool Node::start_plugins() {
     const PluginDescriptor& d = *plugin.descriptor;
     Running r;
     r.plugin = plugin;
-    r.context = std::make_unique<PluginContext>(plugin.name, str_list(d.provided, d.provided_count),
+    r.context = std::make_unique<PluginContext>(plugin.name, to_strings(d.provided, d.provided_count),
                                                 prepared_.config.state_dir + "/" + plugin.name, services);
     try {
       r.context->prepare_state_dir();
@@ -157,7 +112,7 @@ bool Node::start_plugins() {
     Status status = d.create(r.context.get(), Str::of(plugin.config_json), &instance);
     if (!status.ok() || instance == nullptr) {
       logger_->error("plugin \"{}\" could not be created: {}", plugin.name,
-                     status.ok() ? std::string("create returned no plugin") : str(status.message));
+                     status.ok() ? std::string("create returned no plugin") : to_string(status.message));
       r.context->withdraw();
       return false;
     }
@@ -168,11 +123,11 @@ bool Node::start_plugins() {
     Status status = r.instance->start();
     if (!status.ok()) {
       r.state = State::failed;
-      logger_->error("plugin \"{}\" failed to start: {}", r.plugin.name, str(status.message));
+      logger_->error("plugin \"{}\" failed to start: {}", r.plugin.name, to_string(status.message));
       return false;
     }
     r.state = State::running;
-    logger_->info("started plugin \"{}\" {}", r.plugin.name, str(r.plugin.descriptor->version));
+    logger_->info("started plugin \"{}\" {}", r.plugin.name, to_string(r.plugin.descriptor->version));
   }
   return true;
 }
@@ -215,8 +170,10 @@ void Node::reload() {
     if (r.state != State::running) continue;
     for (const auto& candidate : next.start_order) {
       if (candidate.name != r.plugin.name || candidate.config_json == r.plugin.config_json) continue;
-      LoggingSink sink(*logger_, "plugins." + r.plugin.name);
-      switch (r.instance->reconfigure(Str::of(candidate.config_json), &sink)) {
+      PluginErrorSink sink(r.plugin.name);
+      ReconfigureResult result = r.instance->reconfigure(Str::of(candidate.config_json), &sink);
+      for (const auto& e : sink.take()) logger_->error("config: {}", e.line());
+      switch (result) {
         case ReconfigureResult::applied:
           r.plugin.config_json = candidate.config_json;
           logger_->info("plugin \"{}\" applied its new config", r.plugin.name);

@@ -1,6 +1,7 @@
 // One plugin's view of the host. Every entry point is noexcept: whatever the host throws
 // inside becomes a Status or a null result, never an exception across the boundary.
 #include "plugin_context.hpp"
+#include "sdk_strings.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -16,11 +17,9 @@ namespace {
 
 constexpr std::size_t kKeptStrings = 64;
 
-std::string str(Str s) { return s.data ? std::string(s.data, s.size) : std::string(); }
-
 std::vector<std::pair<std::string, std::string>> to_labels(const Label* labels, std::size_t count) {
   std::vector<std::pair<std::string, std::string>> out;
-  for (std::size_t i = 0; labels && i < count; ++i) out.emplace_back(str(labels[i].name), str(labels[i].value));
+  for (std::size_t i = 0; labels && i < count; ++i) out.emplace_back(to_string(labels[i].name), to_string(labels[i].value));
   return out;
 }
 
@@ -102,7 +101,7 @@ Loop* PluginContext::loop() noexcept { return &services_.loop; }
 
 Status PluginContext::fail(StatusCode code, Str message) noexcept {
   if (code == StatusCode::ok) code = StatusCode::internal;  // fail() always means failure
-  return Status::error(code, keep(str(message)));
+  return Status::error(code, keep(to_string(message)));
 }
 
 PublicKey PluginContext::public_key() const noexcept { return services_.identity.public_key(); }
@@ -119,7 +118,7 @@ Str PluginContext::state_dir() const noexcept { return Str::of(state_dir_); }
 
 Status PluginContext::register_admin_method(Str name_str, AdminHandler* handler) noexcept {
   try {
-    std::string name = str(name_str);
+    std::string name = to_string(name_str);
     if (handler == nullptr) return Status::error(StatusCode::invalid_argument, "register_admin_method: null handler");
     if (name.size() <= name_.size() + 1 || name.compare(0, name_.size() + 1, name_ + ".") != 0)
       return fail(StatusCode::invalid_argument, Str::of("admin method \"" + name + "\" must start with \"" + name_ + ".\""));
@@ -128,7 +127,7 @@ Status PluginContext::register_admin_method(Str name_str, AdminHandler* handler)
       const std::string params_text = params.dump();
       Status status = handler->call(Str::of(params_text), &result);
       if (!status.ok())
-        throw AdminError{kRpcServerError, status.message.size ? str(status.message) : "error " + std::to_string(int(status.code))};
+        throw AdminError{kRpcServerError, status.message.size ? to_string(status.message) : "error " + std::to_string(int(status.code))};
       if (result.overflowed()) throw AdminError{kRpcServerError, name + ": result too large"};
       if (result.text().empty()) return nlohmann::json();
       try {
@@ -146,7 +145,7 @@ Status PluginContext::register_admin_method(Str name_str, AdminHandler* handler)
 
 Counter* PluginContext::counter(Str name, Str help, const Label* labels, std::size_t label_count) noexcept {
   try {
-    return services_.metrics.counter(name_, str(name), str(help), to_labels(labels, label_count));
+    return services_.metrics.counter(name_, to_string(name), to_string(help), to_labels(labels, label_count));
   } catch (...) {
     return nullptr;
   }
@@ -154,7 +153,7 @@ Counter* PluginContext::counter(Str name, Str help, const Label* labels, std::si
 
 Gauge* PluginContext::gauge(Str name, Str help, const Label* labels, std::size_t label_count) noexcept {
   try {
-    return services_.metrics.gauge(name_, str(name), str(help), to_labels(labels, label_count));
+    return services_.metrics.gauge(name_, to_string(name), to_string(help), to_labels(labels, label_count));
   } catch (...) {
     return nullptr;
   }
@@ -162,7 +161,7 @@ Gauge* PluginContext::gauge(Str name, Str help, const Label* labels, std::size_t
 
 Status PluginContext::provide(Str name_str, Service* service) noexcept {
   try {
-    std::string name = str(name_str);
+    std::string name = to_string(name_str);
     if (service == nullptr) return Status::error(StatusCode::invalid_argument, "provide: null service");
     bool declared = false;
     for (const auto& declared_name : provided_)
@@ -181,7 +180,7 @@ Status PluginContext::provide(Str name_str, Service* service) noexcept {
 
 Service* PluginContext::lookup(Str name) noexcept {
   try {
-    return services_.services.lookup(str(name));
+    return services_.services.lookup(to_string(name));
   } catch (...) {
     return nullptr;
   }
@@ -189,7 +188,7 @@ Service* PluginContext::lookup(Str name) noexcept {
 
 std::size_t PluginContext::lookup_prefix(Str prefix, Service** out, Str* names, std::size_t capacity) noexcept {
   try {
-    auto found = services_.services.lookup_prefix(str(prefix));
+    auto found = services_.services.lookup_prefix(to_string(prefix));
     for (std::size_t i = 0; i < found.size() && i < capacity; ++i) {
       if (out) out[i] = found[i].second;
       if (names) names[i] = Str::of(*found[i].first);

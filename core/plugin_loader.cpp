@@ -1,5 +1,6 @@
 // Plugin discovery and loading; the only place that calls dlopen.
 #include "plugin_loader.hpp"
+#include "sdk_strings.hpp"
 
 // Boost 1.74's library_info.hpp uses these without including them.
 #include <string>
@@ -27,8 +28,6 @@ constexpr std::size_t kMinDescriptorSize = sizeof(PluginDescriptor);
 constexpr unsigned kOtherMajorsProbed = 16;
 
 using EntryFn = const PluginDescriptor* (*)() noexcept;
-
-std::string str(Str s) { return s.data ? std::string(s.data, s.size) : std::string(); }
 
 std::string mode_text(mode_t mode) {
   char buffer[8];
@@ -69,7 +68,7 @@ std::string check_descriptor(const PluginDescriptor* d) {
     return "built for plugin ABI " + std::to_string(d->abi_major) + "." + std::to_string(d->abi_minor) +
            "; this host speaks ABI " + std::to_string(kAbiMajor) + "." + std::to_string(kAbiMinor) +
            " (upgrade meshhost)";
-  if (!valid_plugin_name(d->name)) return "its name \"" + str(d->name) + "\" is not [a-z0-9_-]{1,64}";
+  if (!valid_plugin_name(d->name)) return "its name \"" + to_string(d->name) + "\" is not [a-z0-9_-]{1,64}";
   if (!d->validate || !d->create || !d->destroy) return "its descriptor lacks validate, create or destroy";
   if ((d->provided_count && !d->provided) || (d->required_count && !d->required))
     return "its descriptor's service lists are null";
@@ -78,7 +77,7 @@ std::string check_descriptor(const PluginDescriptor* d) {
 
 }  // namespace
 
-std::string PluginFile::name() const { return descriptor ? str(descriptor->name) : std::string(); }
+std::string PluginFile::name() const { return descriptor ? to_string(descriptor->name) : std::string(); }
 
 std::string untrusted_path_reason(const std::string& path) {
   struct stat st {};

@@ -1,10 +1,13 @@
 // The checks shared by --check-config and --config.
 #include "prepare.hpp"
+#include "sdk_strings.hpp"
 
 #include "dependency_graph.hpp"
 #include "identity.hpp"
 
 #include <meshhost/plugin.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <map>
 
@@ -12,37 +15,29 @@ namespace mh::core {
 
 namespace {
 
-std::string str(Str s) { return s.data ? std::string(s.data, s.size) : std::string(); }
-
-std::vector<std::string> str_list(const Str* items, std::size_t count) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; items && i < count; ++i) out.push_back(str(items[i]));
+nlohmann::json str_array(const Str* items, std::size_t count) {
+  nlohmann::json out = nlohmann::json::array();
+  for (std::size_t i = 0; items && i < count; ++i) out.push_back(to_string(items[i]));
   return out;
 }
 
 PluginNode node_of(const PluginDescriptor& d) {
-  return {str(d.name), str_list(d.provided, d.provided_count), str_list(d.required, d.required_count)};
+  return {to_string(d.name), to_strings(d.provided, d.provided_count), to_strings(d.required, d.required_count)};
 }
 
-class CollectingSink final : public ErrorSink {
- public:
-  explicit CollectingSink(std::string prefix) : prefix_(std::move(prefix)) {}
-  void error(Str path, Str expected, Str found) noexcept override {
-    try {
-      std::string p = str(path);
-      std::string full = p.empty() ? prefix_ : (p.front() == '[' ? prefix_ + p : prefix_ + "." + p);
-      errors_.push_back({full, str(expected), str(found)});
-    } catch (...) {
-    }
-  }
-  std::vector<ConfigError> take() { return std::move(errors_); }
-
- private:
-  std::string prefix_;
-  std::vector<ConfigError> errors_;
-};
 
 }  // namespace
+
+nlohmann::json describe_descriptor(const PluginDescriptor& d) {
+  return {{"name", to_string(d.name)},
+          {"version", to_string(d.version)},
+          {"kind", to_string(d.kind)},
+          {"abi", std::to_string(d.abi_major) + "." + std::to_string(d.abi_minor)},
+          {"description", to_string(d.description)},
+          {"provides", str_array(d.provided, d.provided_count)},
+          {"requires", str_array(d.required, d.required_count)},
+          {"stability", d.stability == Stability::stable ? "stable" : "experimental"}};
+}
 
 std::vector<PluginDir> plugin_search_path(const HostConfig* config, const CommandOptions& options) {
   std::vector<PluginDir> dirs;
@@ -53,8 +48,17 @@ std::vector<PluginDir> plugin_search_path(const HostConfig* config, const Comman
   return dirs;
 }
 
+void PluginErrorSink::error(Str path, Str expected, Str found) noexcept {
+  try {
+    std::string p = to_string(path);
+    std::string full = p.empty() ? prefix_ : (p.front() == '[' ? prefix_ + p : prefix_ + "." + p);
+    errors_.push_back({full, to_string(expected), to_string(found)});
+  } catch (...) {
+  }
+}
+
 std::vector<ConfigError> validate_plugin_config(const EnabledPlugin& plugin) {
-  CollectingSink sink("plugins." + plugin.name);
+  PluginErrorSink sink(plugin.name);
   plugin.descriptor->validate(Str::of(plugin.config_json), &sink);
   return sink.take();
 }

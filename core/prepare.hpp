@@ -37,6 +37,18 @@ std::vector<PluginDir> plugin_search_path(const HostConfig* config, const Comman
 
 PreparedNode prepare_node(const std::string& config_path, const CommandOptions& options);
 
+// Collects a plugin's config problems as "plugins.<name>.<path>" errors.
+class PluginErrorSink final : public ErrorSink {
+ public:
+  explicit PluginErrorSink(const std::string& plugin_name) : prefix_("plugins." + plugin_name) {}
+  void error(Str path, Str expected, Str found) noexcept override;
+  std::vector<ConfigError> take() { return std::move(errors_); }
+
+ private:
+  std::string prefix_;
+  std::vector<ConfigError> errors_;
+};
+
 // Runs a descriptor's validate() and returns one "plugins.<name>.<path>: expected …"
 // line per problem.
 std::vector<ConfigError> validate_plugin_config(const EnabledPlugin& plugin);

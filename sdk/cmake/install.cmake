@@ -26,15 +26,6 @@ set(MESHHOST_INSTALL_SUPPORT_SRCDIR "${CMAKE_INSTALL_DATADIR}/meshhost/sdk_suppo
 set_target_properties(meshhost_sdk PROPERTIES EXPORT_NAME sdk)
 set_target_properties(meshhost_sdk_support PROPERTIES EXPORT_NAME sdk_support)
 
-# meshhost_warnings (-Werror for our own code) is linked PRIVATE, which a static library
-# still records as $<LINK_ONLY:meshhost_warnings> in its link interface; it carries no
-# link items, and installed it would only drag an internal target into the export set.
-get_target_property(_mh_support_iface meshhost_sdk_support INTERFACE_LINK_LIBRARIES)
-if(_mh_support_iface)
-  list(REMOVE_ITEM _mh_support_iface "$<LINK_ONLY:meshhost_warnings>" meshhost_warnings)
-  set_target_properties(meshhost_sdk_support PROPERTIES INTERFACE_LINK_LIBRARIES "${_mh_support_iface}")
-endif()
-
 # Which C++ standard library this build uses, so a consumer can tell whether the
 # installed archive is linkable for it.
 check_cxx_source_compiles([=[

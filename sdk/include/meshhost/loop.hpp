@@ -64,7 +64,7 @@ using Callback = void (*)(void* context) noexcept;
 
 class Loop {
  public:
-  // Monotonic time (CLOCK_MONOTONIC) in nanoseconds, as of the current turn of the loop.
+  // Monotonic time (CLOCK_MONOTONIC) now, in nanoseconds.
   virtual std::uint64_t now_ns() const noexcept = 0;
 
   // Watches `fd` for `events`; `handler` is borrowed and must outlive the watch.
