@@ -214,6 +214,8 @@ int Node::run() {
     return kExitFailure;
   }
   logger_->info("admin socket {}", prepared_.config.admin_socket);
+  for (const auto& file : prepared_.found)
+    if (!file.usable()) logger_->warn("{}: {}", file.path, file.error);
 
   register_host_metrics();
   int exit_code = kExitOk;

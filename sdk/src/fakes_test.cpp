@@ -576,12 +576,38 @@ TEST_CASE("LoopbackLink: without a receiver frames are released, and a dying lin
 
 TEST_CASE("LoopbackLink: found through a FakeHost like any link driver") {
   FakeHost host("switch");
-  LoopbackLink link(host.fake_loop(), "loop0");
-  host.add_service("link.loopback", &link);
+  LoopbackLink a(host.fake_loop(), "loop0");
+  LoopbackLink b(host.fake_loop(), "loop1");
+  LoopbackLink::connect(a, b);
+  host.add_service("link.loopback", &a);
   mh::Service* services[4];
   REQUIRE(host.lookup_prefix("link.", services, nullptr, 4) == 1);
-  auto* found = static_cast<mh::Link*>(services[0]->query(mh::kLinkInterface));
-  CHECK(found == &link);
+  auto* driver = static_cast<mh::LinkDriver*>(services[0]->query(mh::kLinkDriverInterface));
+  REQUIRE(driver == static_cast<mh::LinkDriver*>(&a));
   CHECK(services[0]->query(mh::interface_id("meshhost.other.v1")) == nullptr);
-  CHECK(std::string(found->name().data, found->name().size) == "loop0");
+
+  struct Observer final : mh::LinkObserver {
+    std::vector<mh::Link*> up, down;
+    std::vector<std::string> hints;
+    void on_link_up(mh::Link* link) noexcept override { up.push_back(link); }
+    void on_link_down(mh::Link* link) noexcept override { down.push_back(link); }
+    void on_peer_hint(mh::Link* link, const mh::PeerHint& hint) noexcept override {
+      char text[64];
+      std::size_t n = link->format_endpoint(hint.endpoint, text, sizeof text);
+      hints.push_back(std::string(hint.password.data, hint.password.size) + "@" + std::string(text, n));
+    }
+  } observer;
+  mh::PublicKey key{};
+  key.bytes[0] = 1;
+  a.add_peer_hint(key, "secret");
+  driver->set_observer(&observer);  // replays the link and the hint
+  REQUIRE(observer.up.size() == 1);
+  CHECK(std::string(observer.up[0]->name().data, observer.up[0]->name().size) == "loop0");
+  CHECK(observer.hints == std::vector<std::string>{"secret@loopback/loop1"});
+  a.add_peer_hint(key, "", "", /*from_beacon=*/true);  // told at once
+  CHECK(observer.hints.size() == 2);
+  a.announce_down();
+  CHECK(observer.down.size() == 1);
+  CHECK(a.discovered_peer_policy() == mh::DiscoveredPeerPolicy::accept_any);
+  CHECK_FALSE(a.allows(key));
 }

@@ -23,6 +23,9 @@ struct LoopbackLinkOptions {
   std::uint32_t pool_packets = 256;  // this link's pool, which received frames come from
   std::uint32_t buffer_size = FixedPacketPool::kDefaultBufferSize;
   std::uint32_t headroom = FixedPacketPool::kDefaultHeadroom;
+  HopEncryption hop_encryption = HopEncryption::full;
+  DiscoveredPeerPolicy policy = DiscoveredPeerPolicy::accept_any;
+  std::vector<PublicKey> allowed = {};  // with DiscoveredPeerPolicy::allow_list
 };
 
 // Delivery is deferred, never inside send(): send() copies each frame into a packet from
@@ -35,9 +38,10 @@ struct LoopbackLinkOptions {
 // pool(); the receiver owns them and must release them before that link is destroyed.
 // Both links and everything using them must die before the FakeLoop.
 //
-// Also a Service, so a test can add_service("link.loopback", &link) on a FakeHost and
-// let the plugin under test find it as it finds a real link driver.
-class LoopbackLink final : public Link, public Service {
+// Also a one-link LinkDriver and a Service, so a test can add_service("link.loopback",
+// &link) on a FakeHost and let the plugin under test find it as it finds a real link
+// driver; add_peer_hint() plays the part of a configured peer or a heard beacon.
+class LoopbackLink final : public Link, public LinkDriver, public Service {
  public:
   // Endpoint::kind of a loopback endpoint; the bytes are the link's name (up to 32).
   static constexpr std::uint8_t kEndpointKind = 0x4c;  // 'L'
@@ -61,6 +65,9 @@ class LoopbackLink final : public Link, public Service {
         name_(std::move(name)),
         pool_(options.pool_packets, options.buffer_size, options.headroom),
         mtu_(std::min(options.mtu, options.buffer_size - options.headroom)),
+        hop_encryption_(options.hop_encryption),
+        policy_(options.policy),
+        allowed_(std::move(options.allowed)),
         rng_(1) {
     endpoint_.kind = kEndpointKind;
     endpoint_.size = static_cast<std::uint8_t>(std::min(name_.size(), Endpoint::kMaxSize));
@@ -124,11 +131,54 @@ class LoopbackLink final : public Link, public Service {
     return accepted;
   }
 
+  HopEncryption hop_encryption() const noexcept override { return hop_encryption_; }
+  DiscoveredPeerPolicy discovered_peer_policy() const noexcept override { return policy_; }
+  bool allows(const PublicKey& key) const noexcept override {
+    if (policy_ != DiscoveredPeerPolicy::allow_list) return false;
+    return std::any_of(allowed_.begin(), allowed_.end(),
+                       [&](const PublicKey& k) { return std::memcmp(k.bytes, key.bytes, sizeof k.bytes) == 0; });
+  }
+  // "loopback/<the sending link's name>".
+  std::size_t format_endpoint(const Endpoint& endpoint, char* out, std::size_t capacity) const noexcept override {
+    constexpr char kPrefix[] = "loopback/";
+    const std::size_t size = sizeof kPrefix - 1 + endpoint.size;
+    if (size > capacity) return 0;
+    std::memcpy(out, kPrefix, sizeof kPrefix - 1);
+    std::memcpy(out + sizeof kPrefix - 1, endpoint.bytes, endpoint.size);
+    return size;
+  }
+
+  // ---- mh::LinkDriver ----
+
+  Str driver_name() const noexcept override { return "loopback"; }
+  // Announces this one link, then replays every hint added so far.
+  void set_observer(LinkObserver* observer) noexcept override {
+    observer_ = observer;
+    if (observer_ == nullptr) return;
+    observer_->on_link_up(this);
+    for (const auto& hint : hints_) observer_->on_peer_hint(this, hint.view());
+  }
+
   // ---- mh::Service ----
 
-  void* query(InterfaceId id) noexcept override { return id == kLinkInterface ? static_cast<Link*>(this) : nullptr; }
+  void* query(InterfaceId id) noexcept override {
+    if (id == kLinkDriverInterface) return static_cast<LinkDriver*>(this);
+    return nullptr;
+  }
 
   // ---- test controls ----
+
+  // A peer to tell the observer about: replayed by set_observer, and told at once if an
+  // observer is already set (as a beacon heard now).
+  void add_peer_hint(const PublicKey& key, std::string password = {}, std::string login = {},
+                     bool from_beacon = false) {
+    hints_.push_back({key, std::move(password), std::move(login), from_beacon, peer_ ? peer_->endpoint_ : Endpoint{}});
+    if (observer_ != nullptr) observer_->on_peer_hint(this, hints_.back().view());
+  }
+  // Tells the observer this link is going away (as an interface vanishing would).
+  void announce_down() noexcept {
+    if (observer_ != nullptr) observer_->on_link_down(this);
+  }
 
   const Endpoint& endpoint() const noexcept { return endpoint_; }
   LoopbackLink* peer() const noexcept { return peer_; }
@@ -177,6 +227,23 @@ class LoopbackLink final : public Link, public Service {
     peer.enqueue(copy);
   }
 
+  struct StoredHint {
+    PublicKey key;
+    std::string password;
+    std::string login;
+    bool from_beacon;
+    Endpoint endpoint;
+    PeerHint view() const noexcept {
+      PeerHint hint;
+      hint.endpoint = endpoint;
+      hint.key = key;
+      hint.password = Str::of(password);
+      hint.login = Str::of(login);
+      hint.from_beacon = from_beacon;
+      return hint;
+    }
+  };
+
   void enqueue(Packet* p) noexcept {
     inbox_.push_back(p);  // within the reserved capacity: at most pool_packets are out
     if (!delivery_posted_) {
@@ -212,6 +279,11 @@ class LoopbackLink final : public Link, public Service {
   Stats stats_;
   std::size_t drop_next_ = 0;
   std::uint64_t loss_threshold_ = 0;
+  HopEncryption hop_encryption_;
+  DiscoveredPeerPolicy policy_;
+  std::vector<PublicKey> allowed_;
+  std::vector<StoredHint> hints_;
+  LinkObserver* observer_ = nullptr;
   std::mt19937 rng_;
 };
 
