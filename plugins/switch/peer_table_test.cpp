@@ -1,0 +1,388 @@
+// Two (or more) peer tables talking through in-memory queues with a manual clock: the
+// behaviours the switch relies on, from handshake to rekey, restart, loss and roaming.
+#include "peer_table.hpp"
+#include "test_net.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+using namespace mh;
+using namespace mh::sw;
+using namespace mh::sw::testing;
+
+namespace {
+
+constexpr std::uint64_t kS = kNsPerSecond;
+
+ByteView bytes_of(const char* s) { return ByteView(reinterpret_cast<const std::uint8_t*>(s), std::strlen(s)); }
+
+bool send(Net& net, Node& from, Node& to, const char* text) {
+  Neighbour* n = from.peer(to);
+  return n != nullptr && from.table->send_data(*n, bytes_of(text), net.now_ns, from);
+}
+
+bool got(const Node& node, const char* text) {
+  for (const auto& d : node.delivered)
+    if (d.size() == std::strlen(text) && std::memcmp(d.data(), text, d.size()) == 0) return true;
+  return false;
+}
+
+PeerTableConfig with_password(const noise::LocalStaticKey& key, const char* password, const char* login) {
+  PeerTableConfig c;
+  auto entry = make_authorized_password(password, login, key.public_key());
+  REQUIRE(entry);
+  c.authorized_passwords.push_back(*entry);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("two nodes establish, exchange data and measure RTT") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  REQUIRE(a.established_with(b));
+  REQUIRE(b.established_with(a));
+  CHECK(a.count_events(b, PeerEvent::Kind::established) == 1);
+  CHECK(b.count_events(a, PeerEvent::Kind::established) == 1);
+
+  CHECK(send(net, a, b, "hello b"));
+  CHECK(send(net, b, a, "hello a"));
+  net.run_for(1 * kS);
+  CHECK(got(b, "hello b"));
+  CHECK(got(a, "hello a"));
+
+  // RTT: both sides probed; 5 ms each way.
+  net.run_for(30 * kS);
+  for (Node* n : {&a, &b}) {
+    Neighbour* peer = n == &a ? a.peer(b) : b.peer(a);
+    REQUIRE(peer->best != nullptr);
+    CHECK(peer->best->quality.has_rtt());
+    CHECK(peer->best->quality.srtt_ns() == 10 * kNsPerMs);
+    CHECK(peer->best->quality.cost() == compute_cost(10, 0));
+  }
+  CHECK(a.table->stats().decrypt_failed == 0);
+  CHECK(b.table->stats().unknown_index == 0);
+}
+
+TEST_CASE("a responder sends nothing before the initiator confirms") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  // Lose every transport frame from a: b answers the initiation but never hears the
+  // confirmation, so it must never send on the new session nor call a established.
+  net.filter = [&](Node& from, ByteView f) { return !(&from == &a && f[1] == 0x04); };
+  net.hint(a, b);
+  net.run_for(2 * kS);
+  CHECK(b.table->stats().responses_sent >= 1);
+  CHECK_FALSE(b.established_with(a));
+  bool b_sent_transport = false;
+  for (const auto& f : b.sent_frames) b_sent_transport |= f[1] == 0x04;
+  CHECK_FALSE(b_sent_transport);
+  // Unconfirmed sessions expire and are counted.
+  net.run_for(40 * kS);
+  CHECK(b.table->stats().unconfirmed_dropped >= 1);
+}
+
+TEST_CASE("passwords: the right one establishes; wrong password, login or key do not") {
+  noise::LocalStaticKey b_key = node_key();
+  const PeerTableConfig b_config = with_password(b_key, "secret", "alice");
+
+  SUBCASE("right password and login") {
+    Net net;
+    Node& a = net.add(node_key());
+    Node& b = net.add(b_key, b_config, DiscoveredPeerPolicy::require_password);
+    net.hint(a, b, "secret", "alice");
+    net.run_for(2 * kS);
+    CHECK(a.established_with(b));
+    CHECK(b.established_with(a));
+  }
+  SUBCASE("wrong password") {
+    Net net;
+    Node& a = net.add(node_key());
+    Node& b = net.add(b_key, b_config, DiscoveredPeerPolicy::require_password);
+    net.hint(a, b, "wrong", "alice");
+    net.run_for(40 * kS);
+    CHECK_FALSE(a.established_with(b));
+    CHECK_FALSE(b.established_with(a));
+    CHECK(a.table->stats().handshake_failed >= 1);   // the response did not authenticate
+    CHECK(b.table->stats().unconfirmed_dropped >= 1);
+  }
+  SUBCASE("wrong login") {
+    Net net;
+    Node& a = net.add(node_key());
+    Node& b = net.add(b_key, b_config, DiscoveredPeerPolicy::require_password);
+    net.hint(a, b, "secret", "mallory");
+    net.run_for(10 * kS);
+    CHECK_FALSE(a.established_with(b));
+    CHECK(b.peer(a) == nullptr);
+    CHECK(b.table->stats().unknown_login >= 1);
+  }
+  SUBCASE("no password where the link requires one") {
+    Net net;
+    Node& a = net.add(node_key());
+    Node& b = net.add(b_key, PeerTableConfig{}, DiscoveredPeerPolicy::require_password);
+    net.hint(a, b);
+    net.run_for(10 * kS);
+    CHECK(b.peer(a) == nullptr);
+    CHECK(b.table->stats().policy_rejected >= 1);
+  }
+  SUBCASE("wrong key") {
+    Net net;
+    Node& a = net.add(node_key());
+    Node& b = net.add(b_key, b_config);
+    // a believes b's endpoint belongs to another key: mac1 fails before any DH.
+    PeerHint h;
+    h.endpoint = b.endpoint;
+    const noise::LocalStaticKey other = node_key();
+    h.key = other.public_key();
+    a.table->add_hint(&a.link, h, net.now_ns, a);
+    net.run_for(10 * kS);
+    CHECK(b.table->neighbours().empty());
+    CHECK(b.table->stats().bad_mac1 >= 1);
+  }
+}
+
+TEST_CASE("the allow-list policy admits only listed keys") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& c = net.add(node_key());
+  Node& b = net.add(node_key(), {}, DiscoveredPeerPolicy::allow_list);
+  b.link.allowed.push_back(a.pub());
+  net.hint(a, b);
+  net.hint(c, b);
+  net.run_for(2 * kS);
+  CHECK(b.established_with(a));
+  CHECK(b.peer(c) == nullptr);
+  CHECK(b.table->stats().policy_rejected >= 1);
+}
+
+TEST_CASE("a replayed initiation is rejected by its timestamp") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  REQUIRE(b.established_with(a));
+  std::vector<std::uint8_t> initiation;
+  for (const auto& f : a.sent_frames)
+    if (f[1] == 0x01) initiation = f;
+  REQUIRE_FALSE(initiation.empty());
+  const auto responses = b.table->stats().responses_sent;
+  net.run_for(60 * kS);
+  b.table->receive(&b.link, a.endpoint, initiation, net.now_ns, b);
+  CHECK(b.table->stats().stale_timestamp == 1);
+  CHECK(b.table->stats().responses_sent == responses);
+  CHECK(b.established_with(a));
+}
+
+TEST_CASE("simultaneous initiation leaves exactly one session") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.hint(b, a);  // before a's initiation arrives
+  net.run_for(2 * kS);
+  REQUIRE(a.established_with(b));
+  REQUIRE(b.established_with(a));
+  Path& pa = *a.peer(b)->best;
+  Path& pb = *b.peer(a)->best;
+  CHECK(pa.current.initiator != pb.current.initiator);
+  CHECK(pa.current.remote_index == pb.current.local_index);
+  CHECK(pb.current.remote_index == pa.current.local_index);
+  CHECK(a.table->stats().collision_lost + b.table->stats().collision_lost == 1);
+  CHECK(a.table->stats().sessions_established == 1);
+  CHECK(b.table->stats().sessions_established == 1);
+  CHECK(send(net, a, b, "one"));
+  net.run_for(1 * kS);
+  CHECK(got(b, "one"));
+}
+
+TEST_CASE("a new session replaces the old only after key confirmation") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  Path& pb = *b.peer(a)->best;
+  const std::uint32_t old_index = pb.current.local_index;
+
+  // a restarts: its new initiation reaches b, b's response is lost.
+  net.filter = [&](Node& from, ByteView f) { return !(&from == &b && f[1] == 0x02); };
+  a.restart();
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  CHECK(pb.next.live());
+  CHECK(pb.current.local_index == old_index);  // still the old session
+  CHECK(b.established_with(a));
+
+  // Once a's response gets through, a confirms and b switches.
+  net.filter = nullptr;
+  net.run_for(10 * kS);
+  CHECK_FALSE(pb.next.live());
+  CHECK(pb.current.local_index != old_index);
+  CHECK(send(net, b, a, "after restart"));
+  net.run_for(1 * kS);
+  CHECK(got(a, "after restart"));
+}
+
+TEST_CASE("rekeying every 120 s keeps traffic flowing") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  int sent = 0;
+  for (int second = 0; second < 600; ++second) {
+    sent += send(net, a, b, "x") ? 1 : 0;
+    sent += send(net, b, a, "y") ? 1 : 0;
+    net.run_for(1 * kS);
+  }
+  CHECK(sent == 1200);
+  CHECK(a.delivered.size() + b.delivered.size() == 1200);
+  CHECK(a.table->stats().sessions_established >= 5);
+  CHECK(b.table->stats().session_expired == 0);
+  CHECK(a.count_events(b, PeerEvent::Kind::unresponsive) == 0);
+}
+
+TEST_CASE("a restarted node is re-established without help") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  REQUIRE(a.established_with(b));
+
+  SUBCASE("the responder restarts") {
+    b.restart();
+    net.run_for(25 * kS);
+    CHECK(a.established_with(b));
+    CHECK(b.established_with(a));
+    CHECK(b.table->stats().unknown_index >= 1);  // a's old session, until it re-handshook
+  }
+  SUBCASE("the initiator restarts") {
+    a.restart();
+    net.hint(a, b);
+    net.run_for(2 * kS);
+    CHECK(a.established_with(b));
+    CHECK(b.established_with(a));
+  }
+  CHECK(send(net, a, b, "again"));
+  net.run_for(1 * kS);
+  CHECK(got(b, "again"));
+}
+
+TEST_CASE("a silent peer goes unresponsive, then gone, and comes back") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  REQUIRE(a.established_with(b));
+  net.cut = true;
+  const std::uint64_t cut_at = net.now_ns;
+  net.run_for(29 * kS);
+  CHECK(a.established_with(b));
+  net.run_for(2 * kS);
+  CHECK(a.peer(b)->state == PeerState::unresponsive);
+  CHECK(a.count_events(b, PeerEvent::Kind::unresponsive) == 1);
+  net.run_until(cut_at + 121 * kS);
+  CHECK(a.peer(b)->state == PeerState::gone);  // configured: kept, still handshaking
+  CHECK(a.count_events(b, PeerEvent::Kind::gone) == 1);
+  CHECK(b.peer(a) == nullptr);  // discovered: forgotten
+  CHECK(b.count_events(a, PeerEvent::Kind::gone) == 1);
+
+  net.cut = false;
+  net.run_for(6 * kS);
+  CHECK(a.established_with(b));
+  CHECK(b.established_with(a));
+}
+
+TEST_CASE("under load a responder answers with a cookie and accepts the mac2 that follows") {
+  Net net;
+  Node& a = net.add(node_key());
+  PeerTableConfig loaded;
+  loaded.handshake_load_threshold = 0;  // every initiation counts as load
+  Node& b = net.add(node_key(), loaded);
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  CHECK(b.table->stats().bad_mac2_under_load == 1);
+  CHECK(b.table->stats().cookie_replies_sent == 1);
+  CHECK(a.table->stats().cookie_replies_received == 1);
+  CHECK_FALSE(a.established_with(b));
+  net.run_for(6 * kS);  // a's retry carries mac2
+  CHECK(a.established_with(b));
+  CHECK(b.established_with(a));
+  CHECK(b.table->stats().bad_mac2_under_load == 1);
+}
+
+TEST_CASE("a path's endpoint follows the latest authenticated packet") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  REQUIRE(b.established_with(a));
+  a.endpoint = endpoint_named("node0-after-nat");  // a's NAT rebinds
+  CHECK(send(net, a, b, "from new port"));
+  net.run_for(1 * kS);
+  CHECK(got(b, "from new port"));
+  Path& pb = *b.peer(a)->best;
+  CHECK(std::memcmp(&pb.endpoint, &a.endpoint, sizeof a.endpoint) == 0);
+  CHECK(send(net, b, a, "to new port"));
+  net.run_for(1 * kS);
+  CHECK(got(a, "to new port"));
+  // A forged frame from elsewhere does not move it.
+  std::vector<std::uint8_t> junk(60, 0);
+  junk[0] = 1;
+  junk[1] = 4;
+  put_u64(junk.data() + 6, std::uint64_t{1} << 40);
+  put_u32(junk.data() + 2, pb.current.local_index);
+  b.table->receive(&b.link, endpoint_named("attacker"), junk, net.now_ns, b);
+  CHECK(b.table->stats().decrypt_failed == 1);
+  CHECK(std::memcmp(&pb.endpoint, &a.endpoint, sizeof a.endpoint) == 0);
+}
+
+TEST_CASE("junk is dropped and counted by reason") {
+  Net net;
+  Node& b = net.add(node_key());
+  auto feed = [&](std::vector<std::uint8_t> f) { b.table->receive(&b.link, endpoint_named("x"), f, net.now_ns, b); };
+  feed({1});
+  feed({2, 1, 0, 0});
+  feed({1, 0x33});
+  feed({1, 0x10, 1, 2});
+  feed(std::vector<std::uint8_t>{1, 0x01, 0});
+  std::vector<std::uint8_t> init(kInitiationMinSize, 7);
+  init[0] = 1;
+  init[1] = 1;
+  feed(init);
+  std::vector<std::uint8_t> transport(40, 9);
+  transport[0] = 1;
+  transport[1] = 4;
+  feed(transport);
+  const Stats& s = b.table->stats();
+  CHECK(s.short_frame == 1);
+  CHECK(s.bad_version == 1);
+  CHECK(s.unknown_type == 2);
+  CHECK(s.malformed == 1);
+  CHECK(s.bad_mac1 == 1);
+  CHECK(s.unknown_index == 1);
+  CHECK(b.table->neighbours().empty());
+}
+
+TEST_CASE("the table never holds more neighbours than its limit") {
+  Net net;
+  PeerTableConfig small;
+  small.limits.max_neighbours = 2;
+  Node& hub = net.add(node_key(), small);
+  for (int i = 0; i < 4; ++i) {
+    Node& n = net.add(node_key());
+    net.hint(n, hub);
+  }
+  net.run_for(2 * kS);
+  CHECK(hub.table->neighbours().size() == 2);
+  CHECK(hub.table->stats().table_full >= 2);
+}

@@ -1,0 +1,40 @@
+// Every timer of the switch's peer table, with its default, in one place. docs/protocol.md
+// lists the same rows ("Switch: link frames and the handshake", timers).
+#pragma once
+
+#include <cstdint>
+
+namespace mh::sw {
+
+inline constexpr std::uint64_t kNsPerMs = 1'000'000;
+inline constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
+
+struct Timers {
+  // Echo request (doubles as keepalive) on each established path when this long has passed
+  // since the last one. Under 25 s so NAT mappings stay open.
+  std::uint64_t keepalive_ns = 10 * kNsPerSecond;
+  // A new initiation when no response came this long after the last one (WireGuard's REKEY_TIMEOUT).
+  std::uint64_t handshake_retry_ns = 5 * kNsPerSecond;
+  // A path with a session but nothing authenticated for this long starts a fresh handshake
+  // (keepalive + retry: the peer may have restarted).
+  std::uint64_t silence_rehandshake_ns = 15 * kNsPerSecond;
+  // Established → unresponsive: nothing authenticated for this long (3 missed keepalives).
+  std::uint64_t unresponsive_ns = 30 * kNsPerSecond;
+  // Unresponsive → gone: nothing authenticated for this long; the path's sessions are
+  // dropped (a discovered path is forgotten, a configured one keeps handshaking).
+  std::uint64_t gone_ns = 120 * kNsPerSecond;
+  // The initiator of a session starts a new handshake when it is this old (REKEY_AFTER_TIME).
+  std::uint64_t rekey_after_ns = 120 * kNsPerSecond;
+  // The responder of a session (if it knows how to initiate) rekeys at this age, should the
+  // initiator not have: reject_after − keepalive − handshake_retry.
+  std::uint64_t responder_rekey_after_ns = 165 * kNsPerSecond;
+  // No packet is sent or accepted on a session this old (REJECT_AFTER_TIME).
+  std::uint64_t reject_after_ns = 180 * kNsPerSecond;
+  // A responder's session that the initiator has not confirmed by then is dropped.
+  std::uint64_t unconfirmed_ns = 30 * kNsPerSecond;
+  // A cookie secret's lifetime; an initiator uses a received cookie for this long minus
+  // handshake_retry (WireGuard's COOKIE_REFRESH_TIME).
+  std::uint64_t cookie_secret_ns = 120 * kNsPerSecond;
+};
+
+}  // namespace mh::sw
