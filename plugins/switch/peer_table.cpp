@@ -597,9 +597,11 @@ void PeerTable::path_heard(Neighbour& n, Path& p, const Endpoint& from, std::uin
 // ---- sending ----
 
 Tai64n PeerTable::next_timestamp(std::uint64_t now_ns) noexcept {
-  // Strictly increasing within a run, so two paths' initiations never carry the same stamp.
+  // Rounded down to 2^24 ns, then strictly increasing within a run (+1 ns where the rounding
+  // would repeat a stamp), so two paths' initiations never carry the same one.
   const std::int64_t signed_unix = static_cast<std::int64_t>(now_ns) + config_.unix_time_offset_ns;
   std::uint64_t unix_ns = signed_unix > 0 ? static_cast<std::uint64_t>(signed_unix) : 0;
+  unix_ns &= ~((std::uint64_t{1} << 24) - 1);  // as tai64n_now(): no precise clock reading leaks
   if (unix_ns <= last_stamp_unix_ns_) unix_ns = last_stamp_unix_ns_ + 1;
   last_stamp_unix_ns_ = unix_ns;
   return tai64n_from_unix(static_cast<std::int64_t>(unix_ns / kNsPerSecond),
