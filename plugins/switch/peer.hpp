@@ -54,6 +54,8 @@ struct Path {
   Endpoint endpoint;       // where we send: follows the latest authenticated packet
   Endpoint hint_endpoint;  // where a hint said the peer is (configured or beacon)
   bool hinted = false;     // we may initiate on this path
+  bool configured = false; // hinted by configuration, not only by beacons: kept when gone
+  std::uint64_t last_hint_ns = 0;
   PeerState state = PeerState::handshaking;
 
   Session current;   // confirmed; what we send with

@@ -246,6 +246,8 @@ void PeerTable::add_hint(Link* link, const PeerHint& hint, std::uint64_t now_ns,
   Path* p = find_path(*n, link, hint.endpoint);
   if (p == nullptr && (p = add_path(*n, link, hint.endpoint, now_ns)) == nullptr) return;
   p->hinted = true;
+  p->configured = p->configured || !hint.from_beacon;
+  p->last_hint_ns = now_ns;
   p->hint_endpoint = hint.endpoint;
   if (p->state == PeerState::gone) p->state = PeerState::handshaking;
   wake_at(service_path(*n, *p, now_ns, out));
@@ -643,7 +645,9 @@ void PeerTable::send_initiation(Neighbour& n, Path& p, std::uint64_t now_ns, Out
   p.pending.local_index = *index;
   p.pending.sent_ns = now_ns;
   p.next_initiation_ns = now_ns + config_.timers.handshake_retry_ns;
-  out.send_frame(p.link, p.hinted ? p.hint_endpoint : p.endpoint, ByteView(frame, frame_size));
+  // Where the peer last spoke from while it answers; where the hint said otherwise.
+  out.send_frame(p.link, p.hinted && p.state != PeerState::established ? p.hint_endpoint : p.endpoint,
+                 ByteView(frame, frame_size));
   ++stats_.initiations_sent;
 }
 
@@ -774,14 +778,19 @@ std::uint64_t PeerTable::service_path(Neighbour& n, Path& p, std::uint64_t now_n
       p.state = PeerState::gone;
       drop_sessions(p);
       p.quality.reset();
+      if (p.hinted) p.endpoint = p.hint_endpoint;
     } else {
       at(p.last_received_ns + t.gone_ns);
     }
   }
-  // A path we cannot initiate on and that has nothing left is finished.
-  if (!p.hinted && !p.current.live() && !p.next.live() && p.state != PeerState::unresponsive) {
-    p.state = PeerState::gone;
-    return kNever;
+  // A path that is not configured and has nothing left is finished: at once if we cannot
+  // initiate on it, or once its beacons have not been heard for Timers::gone_ns.
+  if (!p.configured && !p.current.live() && !p.next.live() && p.state != PeerState::unresponsive) {
+    if (!p.hinted || age(now_ns, p.last_hint_ns) >= t.gone_ns) {
+      p.state = PeerState::gone;
+      return kNever;
+    }
+    at(p.last_hint_ns + t.gone_ns);
   }
 
   // Handshakes: only where a hint told us how (a responder-only path waits for the peer).
@@ -821,7 +830,7 @@ std::uint64_t PeerTable::tick(std::uint64_t now_ns, Output& out) noexcept {
     for (std::size_t j = 0; j < n.paths.size();) {
       Path& p = *n.paths[j];
       wake_at(service_path(n, p, now_ns, out));
-      if (p.state == PeerState::gone && !p.hinted) {
+      if (p.state == PeerState::gone && !p.configured) {
         remove_path(n, j);
       } else {
         ++j;

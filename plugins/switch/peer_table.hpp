@@ -128,6 +128,11 @@ class PeerTable {
   // The earliest deadline known after the last call into the table.
   std::uint64_t next_wake_ns() const noexcept { return next_wake_ns_; }
 
+  // SIGHUP: new authorizedPasswords apply to later initiations; sessions stay.
+  void set_authorized_passwords(std::vector<AuthorizedPassword> passwords) noexcept {
+    config_.authorized_passwords = std::move(passwords);
+  }
+
   Neighbour* find(const PublicKey& key) noexcept;
   const std::vector<std::unique_ptr<Neighbour>>& neighbours() const noexcept { return neighbours_; }
   const Stats& stats() const noexcept { return stats_; }

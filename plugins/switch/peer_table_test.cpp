@@ -386,3 +386,39 @@ TEST_CASE("the table never holds more neighbours than its limit") {
   CHECK(hub.table->neighbours().size() == 2);
   CHECK(hub.table->stats().table_full >= 2);
 }
+
+TEST_CASE("neighbours found by beacons are forgotten when they fall silent") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b, {}, {}, /*from_beacon=*/true);
+  net.run_for(1 * kS);
+  REQUIRE(a.established_with(b));
+  net.cut = true;
+  net.run_for(121 * kS);
+  CHECK(a.peer(b) == nullptr);
+  CHECK(b.peer(a) == nullptr);
+  CHECK(a.count_events(b, PeerEvent::Kind::gone) == 1);
+  // Heard again: peers again.
+  net.cut = false;
+  net.hint(a, b, {}, {}, true);
+  net.run_for(1 * kS);
+  CHECK(a.established_with(b));
+}
+
+TEST_CASE("a beacon from a node without the password leads nowhere and is dropped in time") {
+  Net net;
+  noise::LocalStaticKey b_key = node_key();
+  Node& a = net.add(node_key());
+  Node& b = net.add(b_key, with_password(b_key, "secret", ""), DiscoveredPeerPolicy::require_password);
+  net.hint(a, b, {}, {}, true);  // a heard b's beacon but knows no password
+  net.run_for(20 * kS);
+  CHECK_FALSE(a.established_with(b));
+  CHECK_FALSE(b.established_with(a));  // the response never authenticated at a: nothing confirmed
+  CHECK(a.table->stats().handshake_failed >= 1);
+  net.run_for(120 * kS);  // no more beacons
+  CHECK(a.peer(b) == nullptr);
+  net.run_for(40 * kS);  // b's last unconfirmed session expires, and the entry with it
+  CHECK(b.peer(a) == nullptr);
+  CHECK(b.table->stats().unconfirmed_dropped >= 1);
+}
