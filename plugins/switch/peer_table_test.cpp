@@ -4,6 +4,9 @@
 #include "test_net.hpp"
 
 #include <doctest/doctest.h>
+#include <sodium.h>
+
+#include <string>
 
 #include <cstring>
 
@@ -421,4 +424,80 @@ TEST_CASE("a beacon from a node without the password leads nowhere and is droppe
   net.run_for(40 * kS);  // b's last unconfirmed session expires, and the entry with it
   CHECK(b.peer(a) == nullptr);
   CHECK(b.table->stats().unconfirmed_dropped >= 1);
+}
+
+TEST_CASE("a handshake flood gets cookies, not DH, and the real peer keeps its session") {
+  Net net;
+  Node& a = net.add(node_key());
+  PeerTableConfig config;
+  config.handshake_load_threshold = 50;
+  Node& b = net.add(node_key(), config);
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  REQUIRE(b.established_with(a));
+
+  // Initiations with a valid mac1 (the attacker knows b's key) from spoofed endpoints,
+  // 1000 per second for 300 s: long enough for a to rekey twice under fire.
+  const MacKey mac1_key = mac1_key_for(b.pub());
+  std::vector<std::uint8_t> junk(kInitiationMinSize);
+  std::uint32_t spoofed = 0;
+  int delivered = 0;
+  for (int second = 0; second < 300; ++second) {
+    for (int i = 0; i < 1000; ++i) {
+      randombytes_buf(junk.data(), junk.size());
+      junk[0] = 1;
+      junk[1] = 1;
+      const std::size_t mac1_at = junk.size() - 2 * kMacSize;
+      const Mac mac1 = compute_mac1(mac1_key, ByteView(junk.data(), mac1_at));
+      std::memcpy(junk.data() + mac1_at, mac1.bytes, kMacSize);
+      b.table->receive(&b.link, endpoint_named("spoof" + std::to_string(spoofed++ % 4096)), junk, net.now_ns, b);
+      net.now_ns += kNsPerMs;
+    }
+    delivered += send(net, a, b, "through the flood") ? 1 : 0;
+    net.run_for(1);  // deliver what is due
+  }
+  net.run_for(1 * kS);
+  const Stats& s = b.table->stats();
+  CHECK(s.bad_mac2_under_load >= 299'000);   // nearly all got a cookie instead of a DH
+  CHECK(s.handshake_failed <= 300 * 51);     // at most the threshold per second reached the DH
+  CHECK(delivered == 300);
+  CHECK(b.delivered.size() == 300);
+  CHECK(a.table->stats().sessions_established >= 3);  // rekeys went through, with mac2
+  CHECK(a.table->stats().cookie_replies_received >= 1);
+  CHECK(b.established_with(a));
+}
+
+TEST_CASE("a neighbour on two links uses the cheaper path and fails over") {
+  Net net;
+  net.latency_ns = 40 * kNsPerMs;  // link: slow
+  net.latency2_ns = 2 * kNsPerMs;  // link2: fast
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b, {}, {}, false, 0);
+  net.hint(a, b, {}, {}, false, 1);
+  net.run_for(25 * kS);
+  Neighbour* n = a.peer(b);
+  REQUIRE(n != nullptr);
+  REQUIRE(n->paths.size() == 2);
+  REQUIRE(n->best != nullptr);
+  CHECK(n->best->link == &a.link2);
+  CHECK(n->published_cost == compute_cost(4, 0));
+  CHECK(b.peer(a)->paths.size() == 2);
+
+  // The fast link breaks: after the unresponsive timeout the slow one carries the traffic.
+  net.cut2 = true;
+  net.run_for(35 * kS);
+  REQUIRE(n->best != nullptr);
+  CHECK(n->best->link == &a.link);
+  CHECK(n->state == PeerState::established);
+  CHECK(a.count_events(b, PeerEvent::Kind::best_path_changed) >= 1);
+  CHECK(a.count_events(b, PeerEvent::Kind::unresponsive) == 0);  // the neighbour never was
+  CHECK(send(net, a, b, "over the slow link"));
+  net.run_for(1 * kS);
+  CHECK(got(b, "over the slow link"));
+
+  // It comes back, and wins again.
+  net.cut2 = false;
+  net.run_for(30 * kS);
+  CHECK(n->best->link == &a.link2);
 }

@@ -59,6 +59,7 @@ class Net;
 struct Frame {
   std::uint64_t due_ns;
   int to;
+  int link;  // 0 or 1: which of the nodes' two links
   Endpoint from;
   std::vector<std::uint8_t> bytes;
 };
@@ -68,7 +69,8 @@ struct Node final : Output {
   Node(Net& net, int id, noise::LocalStaticKey key, PeerTableConfig config,
        DiscoveredPeerPolicy policy = DiscoveredPeerPolicy::accept_any)
       : net(net), id(id), key(std::move(key)), link("test/" + std::to_string(id), policy),
-        endpoint(endpoint_named("node" + std::to_string(id))), config(config) {
+        link2("test2/" + std::to_string(id), policy), endpoint(endpoint_named("node" + std::to_string(id))),
+        endpoint2(endpoint_named("node" + std::to_string(id) + "/2")), config(config) {
     table = std::make_unique<PeerTable>(this->key, config);
   }
   // Throws the table away and starts a fresh one with the same key (a restart).
@@ -94,7 +96,9 @@ struct Node final : Output {
   int id;
   noise::LocalStaticKey key;
   TestLink link;
-  Endpoint endpoint;  // how others see this node's frames arrive
+  TestLink link2;      // a second link (another interface) to the same neighbours
+  Endpoint endpoint;   // how others see this node's frames arrive on link
+  Endpoint endpoint2;  // … and on link2
   PeerTableConfig config;
   std::unique_ptr<PeerTable> table;
   std::vector<PeerEvent> events;
@@ -113,23 +117,27 @@ class Net {
   }
 
   // `from` learns of `to` as a configured peer.
-  void hint(Node& from, Node& to, std::string password = {}, std::string login = {}, bool from_beacon = false) {
+  void hint(Node& from, Node& to, std::string password = {}, std::string login = {}, bool from_beacon = false,
+            int link = 0) {
     PeerHint h;
-    h.endpoint = to.endpoint;
+    h.endpoint = link == 0 ? to.endpoint : to.endpoint2;
     h.key = to.pub();
     h.password = Str::of(password);
     h.login = Str::of(login);
     h.from_beacon = from_beacon;
-    from.table->add_hint(&from.link, h, now_ns, from);
+    from.table->add_hint(link == 0 ? &from.link : &from.link2, h, now_ns, from);
   }
 
-  void send(Node& from, const Endpoint& to, ByteView frame) {
+  void send(Node& from, int link, const Endpoint& to, ByteView frame) {
     from.sent_frames.emplace_back(frame.begin(), frame.end());
-    if (cut) return;
+    if (cut || (link == 1 && cut2)) return;
     if (filter && !filter(from, frame)) return;
     for (auto& n : nodes) {
-      if (n.get() != &from && std::memcmp(&n->endpoint, &to, sizeof to) == 0) {
-        queue.push_back(Frame{now_ns + latency_ns, n->id, from.endpoint, std::vector<std::uint8_t>(frame.begin(), frame.end())});
+      const Endpoint& there = link == 0 ? n->endpoint : n->endpoint2;
+      if (n.get() != &from && std::memcmp(&there, &to, sizeof to) == 0) {
+        queue.push_back(Frame{now_ns + (link == 0 ? latency_ns : latency2_ns), n->id, link,
+                              link == 0 ? from.endpoint : from.endpoint2,
+                              std::vector<std::uint8_t>(frame.begin(), frame.end())});
         return;
       }
     }
@@ -137,7 +145,7 @@ class Net {
 
   void deliver(Frame& f) {
     Node& to = *nodes[static_cast<std::size_t>(f.to)];
-    auto d = to.table->receive(&to.link, f.from, f.bytes, now_ns, to);
+    auto d = to.table->receive(f.link == 0 ? &to.link : &to.link2, f.from, f.bytes, now_ns, to);
     if (d) to.delivered.emplace_back(d->payload.begin(), d->payload.end());
   }
 
@@ -145,11 +153,15 @@ class Net {
   void run_until(std::uint64_t end_ns) {
     for (int guard = 0; guard < 10'000'000; ++guard) {
       bool progressed = false;
-      while (!queue.empty() && queue.front().due_ns <= now_ns) {
-        Frame f = std::move(queue.front());
-        queue.pop_front();
-        deliver(f);
-        progressed = true;
+      for (auto it = queue.begin(); it != queue.end();) {
+        if (it->due_ns <= now_ns) {
+          Frame f = std::move(*it);
+          it = queue.erase(it);
+          deliver(f);
+          progressed = true;
+          break;  // deliver may queue more; start over
+        }
+        ++it;
       }
       for (auto& n : nodes) {
         if (n->table->next_wake_ns() <= now_ns) {
@@ -160,7 +172,7 @@ class Net {
       if (progressed) continue;
       std::uint64_t next = end_ns;
       for (auto& n : nodes) next = std::min(next, n->table->next_wake_ns());
-      if (!queue.empty()) next = std::min(next, queue.front().due_ns);
+      for (const auto& f : queue) next = std::min(next, f.due_ns);
       if (next <= now_ns) {
         if (now_ns >= end_ns) return;
         next = now_ns + 1;
@@ -173,11 +185,15 @@ class Net {
   std::vector<std::unique_ptr<Node>> nodes;
   std::deque<Frame> queue;
   std::uint64_t now_ns = 1'000 * kNsPerSecond;
-  std::uint64_t latency_ns = 5 * kNsPerMs;
-  bool cut = false;
+  std::uint64_t latency_ns = 5 * kNsPerMs;   // each way, on link
+  std::uint64_t latency2_ns = 5 * kNsPerMs;  // each way, on link2
+  bool cut = false;   // every link
+  bool cut2 = false;  // link2 only
   std::function<bool(Node& from, ByteView frame)> filter;
 };
 
-inline void Node::send_frame(Link*, const Endpoint& to, ByteView frame) noexcept { net.send(*this, to, frame); }
+inline void Node::send_frame(Link* l, const Endpoint& to, ByteView frame) noexcept {
+  net.send(*this, l == &link2 ? 1 : 0, to, frame);
+}
 
 }  // namespace mh::sw::testing
