@@ -20,13 +20,39 @@ namespace {
 constexpr std::size_t kMaxRequestBytes = 1 << 20;   // one request line
 constexpr std::size_t kMaxPendingOutput = 16 << 20;  // a client that does not read is dropped
 constexpr std::size_t kMaxConnections = 64;
+constexpr std::uint64_t kAcceptRetryDelayNs = 1'000'000'000;
 constexpr std::size_t kReadChunk = 64 * 1024;
+// nlohmann::json copies and dumps recurse once per nesting level: deeper requests are
+// refused before parsing so that no request can exhaust the stack.
+constexpr std::size_t kMaxJsonDepth = 64;
+constexpr auto kReplaceInvalidUtf8 = nlohmann::json::error_handler_t::replace;
 
 nlohmann::json error_response(const nlohmann::json& id, int code, const std::string& message) {
   return {{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", message}}}};
 }
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+// True when `text` nests arrays/objects deeper than `limit` (brackets inside strings
+// do not count).
+bool nests_deeper_than(const std::string& text, std::size_t limit) {
+  std::size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -36,6 +62,7 @@ struct AdminServer::Connection final : FdHandler {
   FdWatch* watch = nullptr;
   std::string input;
   std::string output;
+  bool closing = false;  // the client shut its side; close once output is written
 
   void on_fd_ready(int, std::uint32_t events) noexcept override { server->on_connection_ready(this, events); }
 };
@@ -86,7 +113,8 @@ void AdminServer::listen(const std::string& path) {
     close();
     throw std::runtime_error(reason);
   }
-  Status status = loop_.watch_fd(listen_fd_, kFdReadable, this, &listen_watch_);
+  Status status = loop_.watch_fd(listen_fd_, kFdReadable, static_cast<FdHandler*>(this), &listen_watch_);
+  if (status.ok()) status = loop_.create_timer(static_cast<TimerHandler*>(this), &accept_retry_);
   if (!status.ok()) {
     close();
     throw std::runtime_error("cannot watch admin socket: " + std::string(status.message.data, status.message.size));
@@ -97,6 +125,8 @@ void AdminServer::close() {
   while (!connections_.empty()) drop(connections_.begin()->first);
   if (listen_watch_) listen_watch_->release();
   listen_watch_ = nullptr;
+  if (accept_retry_) accept_retry_->release();
+  accept_retry_ = nullptr;
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
   if (!path_.empty()) ::unlink(path_.c_str());
@@ -132,7 +162,8 @@ nlohmann::json AdminServer::handle(const nlohmann::json& request) {
   nlohmann::json id = notification ? nlohmann::json() : request["id"];
   if (!id.is_null() && !id.is_string() && !id.is_number())
     return error_response(nullptr, kRpcInvalidRequest, "id must be a string, a number or null");
-  if (request.value("jsonrpc", "") != "2.0")
+  auto version = request.find("jsonrpc");
+  if (version == request.end() || !version->is_string() || version->get<std::string>() != "2.0")
     return error_response(id, kRpcInvalidRequest, "jsonrpc must be \"2.0\"");
   auto method = request.find("method");
   if (method == request.end() || !method->is_string())
@@ -159,21 +190,34 @@ nlohmann::json AdminServer::handle(const nlohmann::json& request) {
 }
 
 std::string AdminServer::handle_line(const std::string& line) {
+  if (nests_deeper_than(line, kMaxJsonDepth))
+    return error_response(nullptr, kRpcInvalidRequest,
+                          "request nests deeper than " + std::to_string(kMaxJsonDepth) + " levels")
+        .dump();
   nlohmann::json request;
   try {
     request = nlohmann::json::parse(line);
   } catch (const nlohmann::json::exception& e) {
-    return error_response(nullptr, kRpcParseError, std::string("parse error: ") + e.what()).dump();
+    return error_response(nullptr, kRpcParseError, std::string("parse error: ") + e.what())
+        .dump(-1, ' ', false, kReplaceInvalidUtf8);
   }
   auto response = handle(request);
-  return response.is_null() ? std::string() : response.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return response.is_null() ? std::string() : response.dump(-1, ' ', false, kReplaceInvalidUtf8);
 }
 
 void AdminServer::on_fd_ready(int, std::uint32_t) noexcept {
   // The listening socket: accept everything pending.
   for (;;) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or a transient error: try again on the next wake-up
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: the pending connection stays queued and the level-triggered
+        // watch would fire at once again, so pause accepting for a while instead.
+        listen_watch_->set_events(0);
+        accept_retry_->arm(kAcceptRetryDelayNs);
+      }
+      return;  // EAGAIN, or a transient error: try again on the next wake-up
+    }
     if (connections_.size() >= kMaxConnections) {
       ::close(fd);
       continue;
@@ -189,11 +233,26 @@ void AdminServer::on_fd_ready(int, std::uint32_t) noexcept {
   }
 }
 
+void AdminServer::on_timer() noexcept {
+  if (listen_watch_) listen_watch_->set_events(kFdReadable);
+}
+
+void AdminServer::answer(Connection* c, const std::string& line) {
+  if (line.find_first_not_of(" \t\r") == std::string::npos) return;
+  std::string reply;
+  try {
+    reply = handle_line(line);
+  } catch (const std::exception& e) {
+    reply = error_response(nullptr, kRpcServerError, e.what()).dump(-1, ' ', false, kReplaceInvalidUtf8);
+  }
+  if (!reply.empty()) c->output += reply + "\n";
+}
+
 void AdminServer::on_connection_ready(Connection* c, std::uint32_t events) noexcept {
-  if (events & kFdReadable) {
+  if ((events & kFdReadable) && !c->closing) {
     char buffer[kReadChunk];
     ssize_t n = ::read(c->fd, buffer, sizeof buffer);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
       drop(c);
       return;
     }
@@ -202,14 +261,14 @@ void AdminServer::on_connection_ready(Connection* c, std::uint32_t events) noexc
     while ((newline = c->input.find('\n')) != std::string::npos) {
       std::string line = c->input.substr(0, newline);
       c->input.erase(0, newline + 1);
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      std::string reply;
-      try {
-        reply = handle_line(line);
-      } catch (const std::exception& e) {
-        reply = error_response(nullptr, kRpcServerError, e.what()).dump();
-      }
-      if (!reply.empty()) c->output += reply + "\n";
+      answer(c, line);
+    }
+    if (n == 0) {
+      // The client finished sending: a last request without a newline still gets its
+      // answer, and everything pending is written before the connection closes.
+      answer(c, c->input);
+      c->input.clear();
+      c->closing = true;
     }
     if (c->input.size() > kMaxRequestBytes || c->output.size() > kMaxPendingOutput) {
       drop(c);
@@ -224,7 +283,13 @@ void AdminServer::on_connection_ready(Connection* c, std::uint32_t events) noexc
     }
     if (n > 0) c->output.erase(0, static_cast<std::size_t>(n));
   }
-  c->watch->set_events(c->output.empty() ? kFdReadable : (kFdReadable | kFdWritable));
+  if (c->closing && c->output.empty()) {
+    drop(c);
+    return;
+  }
+  std::uint32_t wanted = c->output.empty() ? 0u : kFdWritable;
+  if (!c->closing) wanted |= kFdReadable;
+  c->watch->set_events(wanted);
 }
 
 void AdminServer::drop(Connection* c) {

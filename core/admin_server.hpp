@@ -25,7 +25,7 @@ inline constexpr int kRpcMethodNotFound = -32601;
 inline constexpr int kRpcInvalidParams = -32602;
 inline constexpr int kRpcServerError = -32000;
 
-class AdminServer final : private FdHandler {
+class AdminServer final : private FdHandler, private TimerHandler {
  public:
   using Method = std::function<nlohmann::json(const nlohmann::json& params)>;
 
@@ -51,12 +51,15 @@ class AdminServer final : private FdHandler {
  private:
   struct Connection;
   void on_fd_ready(int fd, std::uint32_t events) noexcept override;
+  void on_timer() noexcept override;
   void on_connection_ready(Connection* connection, std::uint32_t events) noexcept;
+  void answer(Connection* connection, const std::string& line);
   void drop(Connection* connection);
 
   Loop& loop_;
   int listen_fd_ = -1;
   FdWatch* listen_watch_ = nullptr;
+  Timer* accept_retry_ = nullptr;  // resumes accepting after running out of descriptors
   std::string path_;
   struct Entry {
     std::string owner;

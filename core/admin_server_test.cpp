@@ -60,6 +60,21 @@ TEST_CASE("requests, errors, notifications and batches follow JSON-RPC 2.0") {
   CHECK(batch[0]["result"] == json::array({1}));
 }
 
+TEST_CASE("hostile requests get errors, never a crash") {
+  EventLoop loop;
+  AdminServer server(loop);
+  with_echo(server);
+  auto call = [&](const std::string& line) { return json::parse(server.handle_line(line)); };
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  CHECK(call(R"({"jsonrpc":"2.0","id":1,"method":"test.echo","params":)" + deep + "}")["error"]["code"] == -32600);
+  CHECK(call(std::string(200000, '{'))["error"]["code"] == -32600);
+  CHECK(call(R"({"jsonrpc":2,"id":1,"method":"test.echo"})")["error"]["code"] == -32600);
+  CHECK(call("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe")["error"]["code"] == -32700);
+  // Brackets inside strings do not count as nesting.
+  auto ok = call(R"({"jsonrpc":"2.0","id":1,"method":"test.echo","params":{"s":")" + std::string(1000, '[') + R"("}})");
+  CHECK(ok["result"]["s"].get<std::string>().size() == 1000);
+}
+
 TEST_CASE("a plugin's methods go when it does") {
   EventLoop loop;
   AdminServer server(loop);
@@ -95,11 +110,26 @@ TEST_CASE("the socket is mode 0600, answers clients, and replaces a stale socket
   CHECK_THROWS_WITH(second.listen(path), doctest::Contains("another process already answers"));
 
   json result;
-  std::string failure;
+  std::string failure, last_reply;
   std::thread client([&] {
     try {
       mh::meshctl::AdminClient c(path);
       result = c.call("test.echo", json{{"hello", "world"}});
+      // A client that sends its last request without a newline and shuts its side
+      // still gets the answer.
+      int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un to{};
+      to.sun_family = AF_UNIX;
+      std::strcpy(to.sun_path, path.c_str());
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) {
+        const std::string request = R"({"jsonrpc":"2.0","id":9,"method":"test.echo","params":[9]})";
+        (void)!::write(fd, request.data(), request.size());
+        ::shutdown(fd, SHUT_WR);
+        char buffer[512];
+        ssize_t n;
+        while ((n = ::read(fd, buffer, sizeof buffer)) > 0) last_reply.append(buffer, static_cast<std::size_t>(n));
+      }
+      ::close(fd);
     } catch (const std::exception& e) {
       failure = e.what();
     }
@@ -109,6 +139,8 @@ TEST_CASE("the socket is mode 0600, answers clients, and replaces a stale socket
   client.join();
   CHECK(failure.empty());
   CHECK(result == json{{"hello", "world"}});
+  REQUIRE_FALSE(last_reply.empty());
+  CHECK(json::parse(last_reply)["result"] == json::array({9}));
   server.close();
   CHECK(::access(path.c_str(), F_OK) != 0);
 }

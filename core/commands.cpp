@@ -66,7 +66,7 @@ int list_plugins(const std::optional<std::string>& config_path, const CommandOpt
       if (!file.usable()) entry["error"] = file.error;
       out.push_back(entry);
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return kExitOk;
   }
   std::cout << "Plugin directories:";

@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -76,7 +79,11 @@ bool is_plugin_name(const std::string& name) {
 }
 
 bool is_loopback_host(const std::string& host) {
-  return host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 }  // namespace
@@ -214,6 +221,10 @@ HostConfig parse_config(std::string_view text, ConfigErrors& errors) {
         const std::string path = "plugins." + name;
         if (!is_plugin_name(name)) {
           errors.add(path, "a plugin name of lowercase letters, digits, '_' and '-'", describe_json(name));
+          continue;
+        }
+        if (name == kHostOwner) {
+          errors.add(path, "a plugin name", "\"host\", which is the host's own");
           continue;
         }
         if (!value.is_object()) {

@@ -52,6 +52,9 @@ struct HostConfig {
   std::vector<PluginSection> plugins;            // sorted by name
 };
 
+// The owner name of the host's own admin methods and metrics; no plugin may take it.
+inline constexpr const char* kHostOwner = "host";
+
 inline constexpr const char* kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 
 // A compact, printable rendering of a JSON value for "got ..." in error lines.

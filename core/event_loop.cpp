@@ -8,10 +8,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 
@@ -100,7 +101,10 @@ class AsioTimer final : public Timer, public std::enable_shared_from_this<AsioTi
   void arm(std::uint64_t delay_ns) noexcept override {
     if (released_) return;
     const std::uint64_t generation = ++generation_;
-    timer_.expires_after(std::chrono::nanoseconds(delay_ns));
+    // A delay past what a signed 64-bit count of nanoseconds holds means "not in this
+    // process's lifetime"; cap it rather than let it wrap to the past.
+    constexpr std::uint64_t kMaxDelayNs = std::uint64_t{1} << 62;  // ~146 years
+    timer_.expires_after(std::chrono::nanoseconds(static_cast<std::int64_t>(std::min(delay_ns, kMaxDelayNs))));
     timer_.async_wait([self = shared_from_this(), generation](const boost::system::error_code& ec) {
       // A re-arm or cancel bumps the generation; a stale completion is ignored even if it
       // was already queued when the timer moved.
@@ -142,14 +146,18 @@ std::uint64_t EventLoop::now_ns() const noexcept {
 
 Status EventLoop::watch_fd(int fd, std::uint32_t events, FdHandler* handler, FdWatch** out) noexcept {
   if (out == nullptr || handler == nullptr) return Status::error(StatusCode::invalid_argument, "watch_fd: null argument");
-  if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) return Status::error(StatusCode::invalid_argument, "watch_fd: bad descriptor");
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) return Status::error(StatusCode::invalid_argument, "watch_fd: bad descriptor");
+  // epoll cannot watch regular files or directories: they would never wait.
+  if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+    return Status::error(StatusCode::invalid_argument, "watch_fd: a regular file or directory cannot be watched");
   try {
     auto watch = std::make_shared<AsioFdWatch>(impl_->io, fd, handler);
     watch->start(events, watch);
     *out = watch.get();
     return Status::success();
   } catch (const std::exception&) {
-    return Status::error(StatusCode::io_error, "watch_fd: the descriptor cannot be watched");
+    return Status::error(StatusCode::already_exists, "watch_fd: the descriptor cannot be watched (already watched?)");
   }
 }
 
@@ -182,6 +190,13 @@ void EventLoop::handle_signals(std::function<void(int)> on_signal) {
   impl_->on_signal = std::move(on_signal);
   impl_->signals = std::make_unique<asio::signal_set>(impl_->io, SIGINT, SIGTERM, SIGHUP);
   impl_->wait_signal();
+}
+
+void EventLoop::stop_handling_signals() {
+  if (!impl_->signals) return;
+  boost::system::error_code ignored;
+  impl_->signals->clear(ignored);  // restores the default handlers
+  impl_->signals.reset();
 }
 
 void EventLoop::run() {

@@ -25,6 +25,8 @@ class EventLoop final : public Loop {
   void post(std::function<void()> task);
   // Calls `on_signal(signo)` on the loop thread for SIGINT, SIGTERM and SIGHUP.
   void handle_signals(std::function<void(int)> on_signal);
+  // Gives SIGINT, SIGTERM and SIGHUP back their default actions.
+  void stop_handling_signals();
 
   // Runs until stop(); returns at once if stop() was already called.
   void run();

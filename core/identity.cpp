@@ -1,11 +1,12 @@
 // Loading and using the node key; the only place the private key is read or held.
 #include "identity.hpp"
 
+#include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace mh::core {
 
@@ -42,29 +43,40 @@ std::optional<PrivateKey> load_private_key(const HostConfig& config, ConfigError
   } else if (config.private_key_file) {
     path = "privateKeyFile";
     const std::string& file = *config.private_key_file;
-    struct stat st {};
-    if (::stat(file.c_str(), &st) != 0) {
+    // Check and read the same open file, so it cannot be swapped in between.
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
       errors.add(path, "a readable key file", "\"" + file + "\": " + std::strerror(errno));
       return std::nullopt;
     }
-    if ((st.st_mode & 077) != 0) {
-      errors.add(path, "a key file with mode 0600 (readable by its owner only)",
-                 "\"" + file + "\" with mode " + mode_text(st.st_mode));
+    struct stat st {};
+    std::string problem;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+      problem = "\"" + file + "\", which is not a regular file";
+    else if ((st.st_mode & 077) != 0)
+      problem = "\"" + file + "\" with mode " + mode_text(st.st_mode);
+    else if (st.st_uid != 0 && st.st_uid != ::geteuid())
+      problem = "\"" + file + "\" owned by uid " + std::to_string(st.st_uid);
+    if (!problem.empty()) {
+      ::close(fd);
+      errors.add(path, "a key file with mode 0600 (readable by its owner only), owned by root or this user", problem);
       return std::nullopt;
     }
-    std::ifstream in(file);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (!in && !in.eof()) {
-      errors.add(path, "a readable key file", "\"" + file + "\", which cannot be read");
+    char buffer[256];
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    ::close(fd);
+    if (n < 0) {
+      errors.add(path, "a readable key file", "\"" + file + "\": " + std::strerror(errno));
       return std::nullopt;
     }
-    hex = trim(text.str());
+    hex = trim(std::string(buffer, static_cast<std::size_t>(n)));
+    sodium_memzero(buffer, sizeof buffer);
   } else {
     return std::nullopt;  // parse_config already reported the missing key
   }
 
   auto key = parse_private_key_hex(hex);
+  sodium_memzero(hex.data(), hex.size());
   if (!key) {
     // Never echo key material, even malformed.
     errors.add(path, "64 hexadecimal characters", std::to_string(hex.size()) + " characters that are not a key");

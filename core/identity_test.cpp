@@ -67,14 +67,26 @@ TEST_CASE("a key file must be mode 0600") {
   ConfigErrors loose;
   CHECK_FALSE(load_private_key(config, loose));
   REQUIRE(loose.all().size() == 1);
-  CHECK(loose.all()[0].line() == "privateKeyFile: expected a key file with mode 0600 (readable by its owner only), got \"" +
-                                     file + "\" with mode 0644");
+  CHECK(loose.all()[0].line() ==
+        "privateKeyFile: expected a key file with mode 0600 (readable by its owner only), owned by root or this user, "
+        "got \"" + file + "\" with mode 0644");
 
   ::chmod(file.c_str(), 0600);
   ConfigErrors errors;
   auto key = load_private_key(config, errors);
   REQUIRE(key);
   CHECK(errors.empty());
+}
+
+TEST_CASE("a key file that is a directory is named as such") {
+  TempDir dir;
+  HostConfig config;
+  config.private_key_file = dir.path;
+  ::chmod(dir.path.c_str(), 0700);
+  ConfigErrors errors;
+  CHECK_FALSE(load_private_key(config, errors));
+  REQUIRE(errors.all().size() == 1);
+  CHECK(errors.all()[0].found == "\"" + dir.path + "\", which is not a regular file");
 }
 
 TEST_CASE("a malformed key is reported without echoing it") {

@@ -54,11 +54,16 @@ int main(int argc, char** argv) {
   std::optional<std::string> config;
   if (vm.count("config")) config = vm["config"].as<std::string>();
 
-  if (vm.count("genkey")) return mh::core::genkey();
-  if (vm.count("genconf")) return mh::core::genconf(vm["profile"].as<std::string>());
-  if (vm.count("plugins")) return mh::core::list_plugins(config, command, vm.count("json") > 0);
-  if (vm.count("check-config")) return mh::core::check_config(vm["check-config"].as<std::string>(), command);
-  if (config) return mh::core::run_node(*config, command);
+  try {
+    if (vm.count("genkey")) return mh::core::genkey();
+    if (vm.count("genconf")) return mh::core::genconf(vm["profile"].as<std::string>());
+    if (vm.count("plugins")) return mh::core::list_plugins(config, command, vm.count("json") > 0);
+    if (vm.count("check-config")) return mh::core::check_config(vm["check-config"].as<std::string>(), command);
+    if (config) return mh::core::run_node(*config, command);
+  } catch (const std::exception& e) {
+    std::cerr << "meshhost: " << e.what() << "\n";
+    return mh::core::kExitFailure;
+  }
   std::cerr << "meshhost: nothing to do: give --config FILE (or --help)\n";
   return mh::core::kExitConfig;
 }

@@ -106,6 +106,8 @@ MetricsRegistry::Series* MetricsRegistry::find_or_add(const std::string& owner, 
     series = std::make_unique<Series>();
     series->owner = owner;
     series->labels = std::move(sorted);
+  } else if (series->owner != owner) {
+    return nullptr;  // another plugin's series: it goes when that plugin does
   }
   return series.get();
 }

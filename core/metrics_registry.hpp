@@ -20,7 +20,8 @@ class MetricsRegistry {
   ~MetricsRegistry();
 
   // Returns the metric for (name, labels), creating it; nullptr if the name is not a valid
-  // Prometheus name, a label name is invalid, or the name is already used by the other type.
+  // Prometheus name, a label name is invalid, the name is already used by the other type,
+  // or another owner registered the same name and labels.
   // `owner` (a plugin name, or "host") lets remove_owner() drop a plugin's metrics.
   Counter* counter(const std::string& owner, const std::string& name, const std::string& help,
                    const std::vector<std::pair<std::string, std::string>>& labels);

@@ -72,26 +72,31 @@ nlohmann::json Node::plugins_json() const {
 }
 
 void Node::register_host_methods() {
-  admin_.add_method("host.status", "host", [this](const nlohmann::json&) { return status_json(); });
-  admin_.add_method("host.plugins", "host", [this](const nlohmann::json&) { return plugins_json(); });
-  admin_.add_method("host.methods", "host", [this](const nlohmann::json&) { return nlohmann::json(admin_.method_names()); });
-  admin_.add_method("host.metrics", "host", [this](const nlohmann::json&) { return metrics_.to_json(); });
-  admin_.add_method("host.reload", "host", [this](const nlohmann::json&) {
-    reload();
+  admin_.add_method("host.status", kHostOwner, [this](const nlohmann::json&) { return status_json(); });
+  admin_.add_method("host.plugins", kHostOwner, [this](const nlohmann::json&) { return plugins_json(); });
+  admin_.add_method("host.methods", kHostOwner, [this](const nlohmann::json&) { return nlohmann::json(admin_.method_names()); });
+  admin_.add_method("host.metrics", kHostOwner, [this](const nlohmann::json&) { return metrics_.to_json(); });
+  admin_.add_method("host.reload", kHostOwner, [this](const nlohmann::json&) {
+    auto problems = reload();
+    if (!problems.empty()) {
+      std::string message = "reload refused:";
+      for (const auto& line : problems) message += "\n  " + line;
+      throw AdminError{kRpcServerError, message};
+    }
     return nlohmann::json{{"reloaded", true}};
   });
 }
 
 void Node::register_host_metrics() {
   const std::string abi = std::to_string(kAbiMajor) + "." + std::to_string(kAbiMinor);
-  metrics_.gauge("host", "meshhost_info", "This node: version, plugin ABI and address (always 1)",
+  metrics_.gauge(kHostOwner, "meshhost_info", "This node: version, plugin ABI and address (always 1)",
                  {{"version", MESHHOST_VERSION}, {"abi", abi}, {"address", format_address(identity_.address())}})
       ->set(1);
-  metrics_.gauge("host", "meshhost_start_time_seconds", "When this process started, in seconds since the epoch", {})
+  metrics_.gauge(kHostOwner, "meshhost_start_time_seconds", "When this process started, in seconds since the epoch", {})
       ->set(static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count()));
-  plugins_running_ = metrics_.gauge("host", "meshhost_plugins_running", "Plugins started and running", {});
+  plugins_running_ = metrics_.gauge(kHostOwner, "meshhost_plugins_running", "Plugins started and running", {});
 }
 
 bool Node::start_plugins() {
@@ -102,6 +107,7 @@ bool Node::start_plugins() {
     r.plugin = plugin;
     r.context = std::make_unique<PluginContext>(plugin.name, to_strings(d.provided, d.provided_count),
                                                 prepared_.config.state_dir + "/" + plugin.name, services);
+    r.context->set_log_level(logger_->level());
     try {
       r.context->prepare_state_dir();
     } catch (const std::exception& e) {
@@ -148,16 +154,17 @@ void Node::stop_plugins() {
   running_.clear();
 }
 
-void Node::reload() {
+std::vector<std::string> Node::reload() {
   logger_->info("reloading {}", config_path_);
   PreparedNode next = prepare_node(config_path_, options_);
   if (!next.problems.empty()) {
     for (const auto& line : next.problems) logger_->error("config: {}", line);
     logger_->error("reload refused: the running configuration stays in force");
-    return;
+    return next.problems;
   }
-  const std::string level = options_.log_level.value_or(next.config.log_level);
-  spdlog::set_level(spdlog::level::from_str(level));
+  const auto level = spdlog::level::from_str(options_.log_level.value_or(next.config.log_level));
+  spdlog::set_level(level);
+  for (auto& r : running_) r.context->set_log_level(level);
 
   bool same_set = next.start_order.size() == running_.size();
   for (std::size_t i = 0; same_set && i < running_.size(); ++i)
@@ -166,13 +173,17 @@ void Node::reload() {
   if (std::memcmp(next.private_key->bytes, prepared_.private_key->bytes, sizeof next.private_key->bytes) != 0)
     logger_->warn("the identity changed: restart meshhost to apply that");
 
+  std::vector<std::string> problems;
   for (auto& r : running_) {
     if (r.state != State::running) continue;
     for (const auto& candidate : next.start_order) {
       if (candidate.name != r.plugin.name || candidate.config_json == r.plugin.config_json) continue;
       PluginErrorSink sink(r.plugin.name);
       ReconfigureResult result = r.instance->reconfigure(Str::of(candidate.config_json), &sink);
-      for (const auto& e : sink.take()) logger_->error("config: {}", e.line());
+      for (const auto& e : sink.take()) {
+        logger_->error("config: {}", e.line());
+        problems.push_back(e.line());
+      }
       switch (result) {
         case ReconfigureResult::applied:
           r.plugin.config_json = candidate.config_json;
@@ -183,10 +194,12 @@ void Node::reload() {
           break;
         case ReconfigureResult::error:
           logger_->error("plugin \"{}\" refused its new config; the old one stays", r.plugin.name);
+          problems.push_back("plugin \"" + r.plugin.name + "\" refused its new config");
           break;
       }
     }
   }
+  return problems;
 }
 
 int Node::run() {
@@ -226,6 +239,9 @@ int Node::run() {
   } else {
     exit_code = kExitFailure;
   }
+  // From here a second SIGINT/SIGTERM takes its default action: a stop that hangs can
+  // still be interrupted.
+  loop_.stop_handling_signals();
   loop_.refuse_new_tasks();
   stop_plugins();
   prometheus_.close();

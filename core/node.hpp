@@ -42,7 +42,8 @@ class Node {
 
   bool start_plugins();
   void stop_plugins();
-  void reload();
+  // Re-reads the config and reconfigures plugins; returns the problems (empty: applied).
+  std::vector<std::string> reload();
   void register_host_methods();
   void register_host_metrics();
   nlohmann::json status_json() const;

@@ -15,8 +15,6 @@ namespace mh::core {
 
 namespace {
 
-constexpr std::size_t kKeptStrings = 64;
-
 std::vector<std::pair<std::string, std::string>> to_labels(const Label* labels, std::size_t count) {
   std::vector<std::pair<std::string, std::string>> out;
   for (std::size_t i = 0; labels && i < count; ++i) out.emplace_back(to_string(labels[i].name), to_string(labels[i].value));
@@ -60,7 +58,8 @@ PluginContext::PluginContext(std::string name, std::vector<std::string> provided
       provided_(std::move(provided)),
       state_dir_(std::move(state_dir)),
       services_(std::move(services)),
-      logger_(services_.logger->clone(name_)) {}
+      logger_(services_.logger->clone(name_)),
+      kept_(std::make_shared<KeptStrings>()) {}
 
 PluginContext::~PluginContext() = default;
 
@@ -80,9 +79,19 @@ void PluginContext::withdraw() {
 
 Str PluginContext::keep(std::string text) noexcept {
   try {
-    if (kept_.size() >= kKeptStrings) kept_.pop_front();
-    kept_.push_back(std::move(text));
-    return Str::of(kept_.back());
+    kept_->strings.push_back(std::move(text));  // deque: earlier elements never move
+    if (!kept_->clear_posted) {
+      // The Status contract keeps a message valid until the caller returns to the loop;
+      // the next turn of the loop frees them all.
+      kept_->clear_posted = true;
+      services_.loop.post([weak = std::weak_ptr<KeptStrings>(kept_)] {
+        if (auto kept = weak.lock()) {
+          kept->strings.clear();
+          kept->clear_posted = false;
+        }
+      });
+    }
+    return Str::of(kept_->strings.back());
   } catch (...) {
     return Str("(out of memory)");
   }
@@ -103,6 +112,8 @@ Status PluginContext::fail(StatusCode code, Str message) noexcept {
   if (code == StatusCode::ok) code = StatusCode::internal;  // fail() always means failure
   return Status::error(code, keep(to_string(message)));
 }
+
+void PluginContext::set_log_level(spdlog::level::level_enum level) { logger_->set_level(level); }
 
 PublicKey PluginContext::public_key() const noexcept { return services_.identity.public_key(); }
 Address PluginContext::address() const noexcept { return services_.identity.address(); }

@@ -10,6 +10,7 @@
 
 #include <meshhost/host.hpp>
 
+#include <spdlog/common.h>
 #include <spdlog/fwd.h>
 
 #include <deque>
@@ -39,6 +40,8 @@ class PluginContext final : public Host {
   void prepare_state_dir();
   // Drops this plugin's admin methods, metrics and services (after destroy).
   void withdraw();
+  // The plugin's logger follows the host's level (set at start and on SIGHUP).
+  void set_log_level(spdlog::level::level_enum level);
 
   Str plugin_name() const noexcept override;
   void log(LogLevel level, Str message) noexcept override;
@@ -56,7 +59,7 @@ class PluginContext final : public Host {
   std::size_t lookup_prefix(Str prefix, Service** out, Str* names, std::size_t capacity) noexcept override;
 
  private:
-  // Keeps a copy of `text` alive for the Str handed back; bounded.
+  // Keeps a copy of `text` alive for the Str handed back, until the next turn of the loop.
   Str keep(std::string text) noexcept;
 
   std::string name_;
@@ -64,7 +67,11 @@ class PluginContext final : public Host {
   std::string state_dir_;
   HostServices services_;
   std::shared_ptr<spdlog::logger> logger_;
-  std::deque<std::string> kept_;  // messages and names returned as Str
+  struct KeptStrings {
+    std::deque<std::string> strings;  // messages returned as Str
+    bool clear_posted = false;
+  };
+  std::shared_ptr<KeptStrings> kept_;
 };
 
 }  // namespace mh::core

@@ -1,5 +1,6 @@
 // Plugin discovery and loading; the only place that calls dlopen.
 #include "plugin_loader.hpp"
+#include "config.hpp"
 #include "sdk_strings.hpp"
 
 // Boost 1.74's library_info.hpp uses these without including them.
@@ -69,6 +70,7 @@ std::string check_descriptor(const PluginDescriptor* d) {
            "; this host speaks ABI " + std::to_string(kAbiMajor) + "." + std::to_string(kAbiMinor) +
            " (upgrade meshhost)";
   if (!valid_plugin_name(d->name)) return "its name \"" + to_string(d->name) + "\" is not [a-z0-9_-]{1,64}";
+  if (to_string(d->name) == kHostOwner) return "its name \"host\" is the host's own";
   if (!d->validate || !d->create || !d->destroy) return "its descriptor lacks validate, create or destroy";
   if ((d->provided_count && !d->provided) || (d->required_count && !d->required))
     return "its descriptor's service lists are null";
@@ -89,10 +91,45 @@ std::string untrusted_path_reason(const std::string& path) {
   return {};
 }
 
+namespace {
+
+// The directories above a plugin (after symlinks are resolved) must not let another user
+// swap it: each must be writable only by its owner, or sticky (as /tmp is), and owned by
+// root or us.
+std::string untrusted_ancestor_reason(const std::filesystem::path& real_file) {
+  for (auto dir = real_file.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return "cannot stat " + dir.string() + ": " + std::strerror(errno);
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+      return "its directory " + dir.string() + " is writable by other users (mode " + mode_text(st.st_mode) + ")";
+    if (st.st_uid != 0 && st.st_uid != ::geteuid())
+      return "its directory " + dir.string() + " is owned by uid " + std::to_string(st.st_uid);
+    if (dir == dir.root_path()) break;
+  }
+  return {};
+}
+
+}  // namespace
+
 PluginFile load_plugin_file(const std::string& path) {
   PluginFile file;
   file.path = path;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    file.error = "not a regular file";  // a FIFO or device would block or mislead the ELF reader
+    return file;
+  }
   if (auto reason = untrusted_path_reason(path); !reason.empty()) {
+    file.error = "refused: " + reason;
+    return file;
+  }
+  std::error_code ec;
+  auto real = std::filesystem::canonical(path, ec);
+  if (ec) {
+    file.error = "cannot resolve its path: " + ec.message();
+    return file;
+  }
+  if (auto reason = untrusted_ancestor_reason(real); !reason.empty()) {
     file.error = "refused: " + reason;
     return file;
   }

@@ -22,7 +22,8 @@ struct PluginFile {
   std::string name() const;  // the descriptor's name, or "" when unusable
 };
 
-// Loads one library and checks it. Never throws.
+// Loads one library and checks it: a regular file, neither it nor any directory above it
+// (symlinks resolved) writable by other users unless sticky, owned by root or us. Never throws.
 PluginFile load_plugin_file(const std::string& path);
 
 // Scans directories in order for "*.so" files and loads each. A directory that does not

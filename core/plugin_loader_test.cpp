@@ -103,6 +103,28 @@ TEST_CASE("a plugin in a world-writable directory, or itself writable by others,
   CHECK_MESSAGE(fine[0].usable(), fine[0].error);
 }
 
+TEST_CASE("a FIFO named like a plugin is reported, not opened (it would block)") {
+  TempDir dir;
+  REQUIRE(::mkfifo((dir.path + "/blocking.so").c_str(), 0644) == 0);
+  auto found = scan_plugin_dirs({{dir.path, true}});
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].error == "not a regular file");
+}
+
+TEST_CASE("a symlink to a plugin in a directory others can write is refused") {
+  TempDir open_dir, plugin_dir;
+  const std::string target = open_dir.path + "/good.so";
+  fs::copy_file(kPlugins + "/good/good.so", target);
+  ::chmod(target.c_str(), 0755);
+  ::chmod(open_dir.path.c_str(), 0777);  // not sticky: anyone could replace good.so
+  fs::create_symlink(target, plugin_dir.path + "/good.so");
+  auto found = scan_plugin_dirs({{plugin_dir.path, true}});
+  REQUIRE(found.size() == 1);
+  CHECK_FALSE(found[0].usable());
+  CHECK(found[0].error == "refused: its directory " + fs::canonical(open_dir.path).string() +
+                              " is writable by other users (mode 0777)");
+}
+
 TEST_CASE("a missing directory is reported unless it is the optional built-in one") {
   CHECK(scan_plugin_dirs({{"/nonexistent/meshhost", false}}).empty());
   auto found = scan_plugin_dirs({{"/nonexistent/meshhost", true}});

@@ -8,6 +8,7 @@
 #include <meshhost/plugin.hpp>
 
 #include <nlohmann/json.hpp>
+#include <sodium.h>
 
 #include <map>
 
@@ -72,6 +73,9 @@ PreparedNode prepare_node(const std::string& config_path, const CommandOptions& 
     return prepared;  // without a readable document nothing further is meaningful
   }
   prepared.private_key = load_private_key(prepared.config, errors);
+  if (prepared.config.private_key_hex) {  // the key lives on only as PrivateKey, which wipes itself
+    sodium_memzero(prepared.config.private_key_hex->data(), prepared.config.private_key_hex->size());
+  }
 
   prepared.plugin_dirs = plugin_search_path(&prepared.config, options);
   prepared.found = scan_plugin_dirs(prepared.plugin_dirs);

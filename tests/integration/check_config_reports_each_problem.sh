@@ -64,7 +64,7 @@ for profile in relay client gateway; do
   "$MESHHOST" --check-config "$MH_TMP/shipped-$profile.json" >/dev/null || mh_fail "configs/$profile.json does not check"
 done
 chmod 0644 "$key"
-expect_problem "$MH_TMP/shipped-relay.json" "config: privateKeyFile: expected a key file with mode 0600 (readable by its owner only), got \"$key\" with mode 0644"
+expect_problem "$MH_TMP/shipped-relay.json" "config: privateKeyFile: expected a key file with mode 0600 (readable by its owner only), owned by root or this user, got \"$key\" with mode 0644"
 
 if "$MESHHOST" --genconf --profile nonsense >/dev/null 2>&1; then mh_fail "an unknown profile was accepted"; fi
 mh_log "PASS"

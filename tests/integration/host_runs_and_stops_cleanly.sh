@@ -15,9 +15,22 @@ socket=$(mh_socket_of "$config")
 "$MESHHOST" --check-config "$config" --plugin-dir "$PLUGINS/good" >"$MH_TMP/check.out"
 mh_expect_in "$MH_TMP/check.out" "OK (1 plugin(s), start order: good)"
 
+# The second run finds its plugins through the config's pluginDirs rather than the
+# command line, and runs a second plugin so the stop order can be seen.
+config2="$MH_TMP/node2.json"
+mh_write_config "$config2" '{ "good": {}, "stripped": {} }' \
+  "\"metrics\": { \"prometheus\": \"127.0.0.1:$port\" }, \"pluginDirs\": [\"$PLUGINS/good\", \"$PLUGINS/stripped\"]"
+sed -i "s|$MH_TMP/node2/|$MH_TMP/node/|" "$config2"  # same socket and state as the first run
+
 for signal in TERM INT; do
   log="$MH_TMP/node-$signal.log"
-  mh_start_node "$config" "$log" --plugin-dir "$PLUGINS/good"
+  if [ "$signal" = TERM ]; then
+    running="$config"
+    mh_start_node "$running" "$log" --plugin-dir "$PLUGINS/good"
+  else
+    running="$config2"
+    mh_start_node "$running" "$log"
+  fi
   mh_wait_for 10 "the admin socket" test -S "$socket"
   mh_wait_for 10 "plugin good running" grep -qF "good: started" "$log"
 
@@ -49,7 +62,7 @@ for signal in TERM INT; do
   mh_expect_in "$MH_TMP/metrics.out" "# TYPE"
 
   kill -HUP "$MH_PID"
-  mh_wait_for 10 "the reload" grep -qF "reloading $config" "$log"
+  mh_wait_for 10 "the reload" grep -qF "reloading $running" "$log"
   kill -0 "$MH_PID" || mh_fail "SIGHUP stopped the node"
   "$MESHCTL" --socket "$socket" status >/dev/null
 
@@ -59,4 +72,12 @@ for signal in TERM INT; do
   mh_expect_in "$log" "good: stopped"
   [ ! -e "$socket" ] || mh_fail "the admin socket was left behind after SIG$signal"
 done
+
+# Stop is the reverse of start.
+log="$MH_TMP/node-INT.log"
+started=$(grep -oE '(good|stripped): started' "$log" | cut -d: -f1 | paste -sd,)
+stopped=$(grep -oE '(good|stripped): stopped' "$log" | cut -d: -f1 | paste -sd,)
+reversed=$(echo "$started" | tr , '\n' | tac | paste -sd,)
+[ "$started" = "good,stripped" ] && [ "$stopped" = "$reversed" ] ||
+  { cat "$log" >&2; mh_fail "started $started, stopped $stopped: expected the reverse order"; }
 mh_log "PASS"

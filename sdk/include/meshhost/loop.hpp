@@ -10,8 +10,10 @@ namespace mh {
 enum FdEvents : std::uint32_t {
   kFdReadable = 1u << 0,
   kFdWritable = 1u << 1,
-  kFdError = 1u << 2,  // reported only: the descriptor is in error or hung up
+  kFdError = 1u << 2,  // reported only, with the event whose wait failed
 };
+// A hang-up or a pending socket error is reported as readable (or writable): the next
+// read() or write() returns 0 or the error, as with poll().
 
 // Called on the loop thread when a watched descriptor is ready. Watches are
 // level-triggered: while the descriptor stays ready, the handler is called again on the
@@ -67,15 +69,18 @@ class Loop {
   // Monotonic time (CLOCK_MONOTONIC) now, in nanoseconds.
   virtual std::uint64_t now_ns() const noexcept = 0;
 
-  // Watches `fd` for `events`; `handler` is borrowed and must outlive the watch.
-  // On success *out owns the watch; fails with invalid_argument on a bad descriptor.
+  // Watches `fd` (a socket, pipe, character device, eventfd, …) for `events`; `handler`
+  // is borrowed and must outlive the watch. One watch per descriptor: a second fails with
+  // already_exists. On success *out owns the watch; fails with invalid_argument on a bad
+  // descriptor or on a regular file or directory, which can never wait.
   virtual Status watch_fd(int fd, std::uint32_t events, FdHandler* handler, FdWatch** out) noexcept = 0;
 
   // Creates a disarmed timer; `handler` is borrowed and must outlive the timer.
   virtual Status create_timer(TimerHandler* handler, Timer** out) noexcept = 0;
 
   // Runs fn(context) once on the loop thread. The only call that is safe from any thread.
-  // Never blocks. A task posted after the host began stopping is dropped.
+  // Never blocks. Tasks still queued when the host stops, or posted after it began
+  // stopping, are dropped without running: a task must not be the only owner of memory.
   virtual void post(Callback fn, void* context) noexcept = 0;
 
  protected:

@@ -44,6 +44,11 @@ class FakeLoop final : public Loop {
     if (fd < 0 || handler == nullptr || out == nullptr) {
       return Status::error(StatusCode::invalid_argument, "FakeLoop::watch_fd: bad descriptor or handler");
     }
+    for (const auto& [other_id, watch] : watches_) {
+      if (watch->fd_ == fd) {  // as the host's loop: one watch per descriptor
+        return Status::error(StatusCode::already_exists, "FakeLoop::watch_fd: descriptor already watched");
+      }
+    }
     const std::uint64_t id = next_id_++;
     auto watch = std::make_unique<Watch>(*this, id, fd, events, handler);
     *out = watch.get();
