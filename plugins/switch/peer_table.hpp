@@ -87,7 +87,8 @@ class Output {
   ~Output() = default;
 };
 
-// A decrypted data frame for the switch: `payload` points into the received frame.
+// A decrypted data frame for the switch: `payload` points into the received frame (for a
+// Packet: consume(payload.data() − packet.data()), then set length = payload.size()).
 struct Delivery {
   Neighbour* from;
   Path* path;
