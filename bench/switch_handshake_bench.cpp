@@ -132,6 +132,70 @@ double handshakes_per_second() {
   return static_cast<double>(done) / elapsed;
 }
 
+// Seals and opens 1280-byte switch frames between two established tables, in place in one
+// buffer, against ChaCha20-Poly1305 alone over the same size.
+void transport_throughput() {
+  constexpr std::uint32_t kPayload = 1280, kHeadroom = 64, kCapacity = 2048;
+  const auto a_key = node_key();
+  const auto b_key = node_key();
+  PeerTable a(a_key, PeerTableConfig{}), b(b_key, PeerTableConfig{});
+  BenchLink a_link, b_link;
+  Outbox a_out, b_out;
+  const Endpoint a_end = endpoint_of(1), b_end = endpoint_of(2);
+  const std::uint64_t now = 1'000'000'000;
+  PeerHint hint;
+  hint.endpoint = b_end;
+  hint.key = b_key.public_key();
+  a.add_hint(&a_link, hint, now, a_out);
+  for (int round = 0; round < 4; ++round) {
+    while (!a_out.frames.empty()) {
+      auto item = std::move(a_out.frames.front());
+      a_out.frames.pop_front();
+      b.receive(&b_link, a_end, item.bytes, now, b_out);
+    }
+    while (!b_out.frames.empty()) {
+      auto item = std::move(b_out.frames.front());
+      b_out.frames.pop_front();
+      a.receive(&a_link, b_end, item.bytes, now, a_out);
+    }
+  }
+  Neighbour* to_b = a.find(b_key.public_key());
+  if (to_b == nullptr || to_b->best == nullptr) {
+    std::fprintf(stderr, "no session for the transport benchmark\n");
+    std::exit(1);
+  }
+  std::vector<std::uint8_t> buffer(kCapacity, 0x5a);
+  std::uint64_t frames = 0;
+  auto start = Clock::now();
+  while (seconds_since(start) < 1.0) {
+    for (int i = 0; i < 256; ++i) {
+      Packet packet{buffer.data(), kCapacity, kHeadroom, kPayload, nullptr, {}, {}};
+      Link* link = a.seal(*to_b, packet, now);
+      const auto d = b.receive(&b_link, a_end, MutableByteView(packet.data(), packet.length), now, b_out);
+      if (link == nullptr || !d || d->payload.size() != kPayload) std::abort();
+      ++frames;
+    }
+  }
+  const double per_second = static_cast<double>(frames) / seconds_since(start);
+
+  std::uint8_t key[crypto_aead_chacha20poly1305_ietf_KEYBYTES] = {}, nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {};
+  std::uint64_t sealed = 0;
+  start = Clock::now();
+  while (seconds_since(start) < 1.0) {
+    for (int i = 0; i < 256; ++i) {
+      unsigned long long written = 0;
+      crypto_aead_chacha20poly1305_ietf_encrypt(buffer.data(), &written, buffer.data(), kPayload, nullptr, 0, nullptr,
+                                                nonce, key);
+      ++sealed;
+    }
+  }
+  const double raw = static_cast<double>(sealed) / seconds_since(start);
+  std::printf("transport: %.0f frames of %u bytes per second sealed by one table and opened by another on one core "
+              "(%.2f Gbit/s of payload); reference: ChaCha20-Poly1305 alone seals %.0f per second, and a frame costs "
+              "two passes (seal, open), so the crypto alone would allow about %.0f\n",
+              per_second, kPayload, per_second * kPayload * 8 / 1e9, raw, raw / 2);
+}
+
 std::size_t heap_in_use() {
   const auto info = mallinfo2();
   return info.uordblks + info.hblkhd;  // the arena and mmap-ed blocks
@@ -199,6 +263,7 @@ int main() {
   std::printf("handshakes: %.0f per second on one core, both sides on it (initiation + response + first transport)\n", hs);
   std::printf("            (each side does 4 DH and makes 1 ephemeral key: 10 X25519 operations per handshake, "
               "so the crypto alone would allow %.0f; a responder alone does half the work)\n", dh / 10);
+  transport_throughput();
   memory_per_peer(256);
   return 0;
 }

@@ -226,7 +226,7 @@ void PeerTable::update_neighbour(Neighbour& n, Output& out) noexcept {
 
 // ---- hints ----
 
-void PeerTable::add_hint(Link* link, const PeerHint& hint, std::uint64_t now_ns, Output& out) {
+void PeerTable::add_hint(Link* link, const PeerHint& hint, std::uint64_t now_ns, Output& out) noexcept {
   if (same_key(hint.key, local_public_) || !is_valid_node_key(hint.key)) {
     ++stats_.invalid_key;
     return;
@@ -234,14 +234,19 @@ void PeerTable::add_hint(Link* link, const PeerHint& hint, std::uint64_t now_ns,
   Neighbour* n = find(hint.key);
   if (n == nullptr && (n = add_neighbour(hint.key)) == nullptr) return;
   if (!hint.from_beacon) {
-    const std::string_view password(hint.password.data, hint.password.size);
-    if (!n->configured || password != n->password) {
-      n->password = std::string(password);
-      if (!noise::derive_psk(password, hint.key, &n->initiator_psk).ok()) n->initiator_psk = noise::Psk{};
+    try {
+      const std::string_view password(hint.password.data, hint.password.size);
+      if (!n->configured || password != n->password) {
+        n->password = std::string(password);
+        if (!noise::derive_psk(password, hint.key, &n->initiator_psk).ok()) n->initiator_psk = noise::Psk{};
+      }
+      n->login = std::string(hint.login.data, std::min(hint.login.size, kMaxLoginSize));
+      n->peer_name = std::string(hint.peer_name.data, hint.peer_name.size);
+      n->configured = true;
+    } catch (...) {
+      ++stats_.table_full;
+      return;
     }
-    n->login = std::string(hint.login.data, std::min(hint.login.size, kMaxLoginSize));
-    n->peer_name = std::string(hint.peer_name.data, hint.peer_name.size);
-    n->configured = true;
   }
   Path* p = find_path(*n, link, hint.endpoint);
   if (p == nullptr && (p = add_path(*n, link, hint.endpoint, now_ns)) == nullptr) return;

@@ -105,8 +105,9 @@ class PeerTable {
 
   // A neighbour to handshake with on `link` (LinkObserver::on_peer_hint). A configured hint
   // (not from a beacon) keeps the neighbour for good and sets its password and login; the
-  // psk is derived here once per password (Argon2id: slow).
-  void add_hint(Link* link, const PeerHint& hint, std::uint64_t now_ns, Output& out);
+  // psk is derived here once per password (Argon2id: slow). Out of memory: counted as
+  // table_full, the hint is ignored.
+  void add_hint(Link* link, const PeerHint& hint, std::uint64_t now_ns, Output& out) noexcept;
   // `link` is going away: its paths are dropped (LinkObserver::on_link_down).
   void remove_link(Link* link, std::uint64_t now_ns, Output& out) noexcept;
 

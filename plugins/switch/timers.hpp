@@ -37,4 +37,20 @@ struct Timers {
   std::uint64_t cookie_secret_ns = 120 * kNsPerSecond;
 };
 
+// Why a set of timers cannot work (a config error to report), or nullptr. The order the
+// state machine relies on: keepalive < silence re-handshake < unresponsive < gone, a retry
+// shorter than the silence, and rekey < responder rekey < reject.
+constexpr const char* check_timers(const Timers& t) noexcept {
+  if (t.keepalive_ns == 0 || t.handshake_retry_ns == 0) return "keepalive and handshake retry must be positive";
+  if (t.keepalive_ns >= t.silence_rehandshake_ns) return "keepalive must be shorter than the silence re-handshake";
+  if (t.handshake_retry_ns >= t.silence_rehandshake_ns) return "handshake retry must be shorter than the silence re-handshake";
+  if (t.silence_rehandshake_ns >= t.unresponsive_ns) return "silence re-handshake must be shorter than unresponsive";
+  if (t.unresponsive_ns >= t.gone_ns) return "unresponsive must be shorter than gone";
+  if (t.rekey_after_ns > t.responder_rekey_after_ns || t.responder_rekey_after_ns >= t.reject_after_ns)
+    return "rekey after <= responder rekey after < reject after is required";
+  if (t.cookie_secret_ns <= t.handshake_retry_ns) return "the cookie secret must outlive a handshake retry";
+  return nullptr;
+}
+static_assert(check_timers(Timers{}) == nullptr, "the defaults must be consistent");
+
 }  // namespace mh::sw

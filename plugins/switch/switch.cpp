@@ -1,0 +1,318 @@
+// The switch plugin's lifecycle and data path glue: links in, peer table, frames out.
+#include "switch.hpp"
+
+#include <meshhost/keys.hpp>
+
+#include <cstring>
+
+namespace mh::sw {
+
+namespace {
+
+constexpr const char* kProvided[] = {"switch"};
+constexpr const char* kRequired[] = {"link.*"};
+const Str kProvidedStr[] = {Str(kProvided[0])};
+const Str kRequiredStr[] = {Str(kRequired[0])};
+
+const char kSchema[] = R"({
+  "type": "object",
+  "properties": {
+    "authorizedPasswords": {"type": "array", "items": {"type": "object",
+      "properties": {"password": {"type": "string"}, "login": {"type": "string", "maxLength": 32}},
+      "required": ["password"]}},
+    "timers": {"type": "object", "properties": {
+      "keepaliveMs": {"type": "integer"}, "handshakeRetryMs": {"type": "integer"},
+      "unresponsiveMs": {"type": "integer"}, "goneMs": {"type": "integer"}}},
+    "maxNeighbours": {"type": "integer"},
+    "handshakeLoadThreshold": {"type": "integer"}
+  }
+})";
+
+// Drop reasons published as metrics: meshhost_switch_dropped_total{reason=…}.
+struct DropReason {
+  const char* name;
+  std::uint64_t Stats::*field;
+};
+constexpr DropReason kDropReasons[] = {
+    {"short_frame", &Stats::short_frame},
+    {"bad_version", &Stats::bad_version},
+    {"unknown_type", &Stats::unknown_type},
+    {"malformed", &Stats::malformed},
+    {"bad_mac1", &Stats::bad_mac1},
+    {"bad_mac2_under_load", &Stats::bad_mac2_under_load},
+    {"handshake_failed", &Stats::handshake_failed},
+    {"stale_timestamp", &Stats::stale_timestamp},
+    {"unknown_login", &Stats::unknown_login},
+    {"policy_rejected", &Stats::policy_rejected},
+    {"invalid_key", &Stats::invalid_key},
+    {"table_full", &Stats::table_full},
+    {"unknown_index", &Stats::unknown_index},
+    {"unexpected_message", &Stats::unexpected_message},
+    {"bad_cookie_reply", &Stats::bad_cookie_reply},
+    {"decrypt_failed", &Stats::decrypt_failed},
+    {"replayed_counter", &Stats::replayed_counter},
+    {"session_expired", &Stats::session_expired},
+    {"unknown_inner_type", &Stats::unknown_inner_type},
+    {"unconfirmed_dropped", &Stats::unconfirmed_dropped},
+};
+
+}  // namespace
+
+SwitchPlugin::SwitchPlugin(Host* host, SwitchConfig config) noexcept
+    : host_(host), config_(std::move(config)), local_key_(host) {}
+
+SwitchPlugin::~SwitchPlugin() {
+  if (timer_ != nullptr) timer_->release();
+}
+
+void SwitchPlugin::log(LogLevel level, const std::string& message) noexcept { host_->log(level, Str::of(message)); }
+
+std::vector<AuthorizedPassword> SwitchPlugin::derive_passwords(const SwitchConfig& config) const {
+  std::vector<AuthorizedPassword> passwords;
+  for (const auto& entry : config.authorized_passwords) {
+    auto derived = make_authorized_password(entry.password, entry.login, host_->public_key());
+    if (derived) passwords.push_back(std::move(*derived));
+  }
+  return passwords;
+}
+
+Status SwitchPlugin::init() noexcept {
+  try {
+    PeerTableConfig table_config;
+    table_config.authorized_passwords = derive_passwords(config_);
+    if (table_config.authorized_passwords.size() != config_.authorized_passwords.size())
+      return host_->fail(StatusCode::internal, "switch: deriving a psk from authorizedPasswords failed (out of memory?)");
+    table_config.timers = config_.timers;
+    table_config.limits = config_.limits;
+    table_config.handshake_load_threshold = config_.handshake_load_threshold;
+    // The table stamps initiations with wall time; it reads the loop's monotonic clock.
+    timespec wall{};
+    ::clock_gettime(CLOCK_REALTIME, &wall);
+    const std::int64_t wall_ns = static_cast<std::int64_t>(wall.tv_sec) * 1'000'000'000 + wall.tv_nsec;
+    table_config.unix_time_offset_ns = wall_ns - static_cast<std::int64_t>(host_->loop()->now_ns());
+    table_ = std::make_unique<PeerTable>(local_key_, std::move(table_config));
+
+    if (Status s = host_->provide("switch", &service_); !s.ok()) return s;
+    if (Status s = host_->register_admin_method("switch.peers", this); !s.ok()) return s;
+    if (Status s = host_->loop()->create_timer(this, &timer_); !s.ok()) return s;
+    frames_in_ = host_->counter("meshhost_switch_frames_in_total", "Frames the switch received from links", nullptr, 0);
+    frames_out_ = host_->counter("meshhost_switch_frames_out_total", "Frames the switch handed to links", nullptr, 0);
+    send_failed_ = host_->counter("meshhost_switch_send_failed_total",
+                                  "Frames the switch could not send (no packet in the link's pool, or the link refused)",
+                                  nullptr, 0);
+    data_unrouted_ = host_->counter("meshhost_switch_data_unrouted_total",
+                                    "Data frames from neighbours dropped: forwarding is not enabled yet", nullptr, 0);
+    neighbours_established_ =
+        host_->gauge("meshhost_switch_neighbours_established", "Neighbours with an established session", nullptr, 0);
+    for (const auto& reason : kDropReasons) {
+      Label label{"reason", reason.name};
+      Counter* counter = host_->counter("meshhost_switch_dropped_total", "Frames the switch dropped, by reason",
+                                        &label, 1);
+      if (counter != nullptr) drop_counters_.push_back({&(table_->stats().*reason.field), 0, counter});
+    }
+    return Status::success();
+  } catch (const std::exception&) {
+    return host_->fail(StatusCode::internal, "switch: out of memory");
+  }
+}
+
+Status SwitchPlugin::start() noexcept {
+  constexpr std::size_t kMaxDrivers = 16;
+  Service* services[kMaxDrivers];
+  Str names[kMaxDrivers];
+  const std::size_t found = host_->lookup_prefix("link.", services, names, kMaxDrivers);
+  if (found > kMaxDrivers) return host_->fail(StatusCode::unsupported, "switch: more than 16 link drivers");
+  try {
+    for (std::size_t i = 0; i < found; ++i) {
+      auto* driver = static_cast<LinkDriver*>(services[i]->query(kLinkDriverInterface));
+      if (driver == nullptr) {
+        log(LogLevel::warn, "service " + std::string(names[i].data, names[i].size) +
+                                " offers no link driver interface; ignoring it");
+        continue;
+      }
+      drivers_.push_back(driver);
+    }
+  } catch (const std::exception&) {
+    return host_->fail(StatusCode::internal, "switch: out of memory");
+  }
+  if (drivers_.empty()) return host_->fail(StatusCode::unavailable, "switch: no link driver is running");
+  for (LinkDriver* driver : drivers_) driver->set_observer(this);  // replays links and configured peers
+  reschedule();
+  return Status::success();
+}
+
+void SwitchPlugin::stop() noexcept {
+  for (LinkDriver* driver : drivers_) driver->set_observer(nullptr);
+  for (Link* link : links_) link->set_receiver(nullptr);
+  drivers_.clear();
+  links_.clear();
+  if (timer_ != nullptr) timer_->cancel();
+}
+
+ReconfigureResult SwitchPlugin::reconfigure(Str config_json, ErrorSink* errors) noexcept {
+  try {
+    auto config = parse_switch_config(config_json, errors);
+    if (!config) return ReconfigureResult::error;
+    const bool same_tuning = config->timers.keepalive_ns == config_.timers.keepalive_ns &&
+                             config->timers.handshake_retry_ns == config_.timers.handshake_retry_ns &&
+                             config->timers.unresponsive_ns == config_.timers.unresponsive_ns &&
+                             config->timers.gone_ns == config_.timers.gone_ns &&
+                             config->limits.max_neighbours == config_.limits.max_neighbours &&
+                             config->handshake_load_threshold == config_.handshake_load_threshold;
+    // New passwords apply to later initiations; sessions stay up.
+    table_->set_authorized_passwords(derive_passwords(*config));
+    config_.authorized_passwords = config->authorized_passwords;
+    return same_tuning ? ReconfigureResult::applied : ReconfigureResult::restart_required;
+  } catch (const std::exception&) {
+    errors->error("", "a config the switch can hold", "too little memory");
+    return ReconfigureResult::error;
+  }
+}
+
+void SwitchPlugin::on_link_up(Link* link) noexcept {
+  try {
+    links_.push_back(link);
+  } catch (const std::exception&) {
+    log(LogLevel::error, "switch: out of memory adding a link");
+    return;
+  }
+  link->set_receiver(this);
+  log(LogLevel::info, "link up: " + std::string(link->name().data, link->name().size));
+}
+
+void SwitchPlugin::on_link_down(Link* link) noexcept {
+  table_->remove_link(link, host_->loop()->now_ns(), *this);
+  link->set_receiver(nullptr);
+  std::erase(links_, link);
+  log(LogLevel::info, "link down: " + std::string(link->name().data, link->name().size));
+  reschedule();
+}
+
+void SwitchPlugin::on_peer_hint(Link* link, const PeerHint& hint) noexcept {
+  // A hint naming our own key (our own beacon echoed back, a config typo) is no neighbour.
+  const PublicKey own = host_->public_key();
+  if (std::memcmp(own.bytes, hint.key.bytes, sizeof own.bytes) == 0) return;
+  table_->add_hint(link, hint, host_->loop()->now_ns(), *this);
+  reschedule();
+}
+
+void SwitchPlugin::on_receive(Link* link, Packet* const* packets, std::size_t count) noexcept {
+  const std::uint64_t now = host_->loop()->now_ns();
+  frames_in_->add(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    Packet* packet = packets[i];
+    auto delivery = table_->receive(link, packet->endpoint, MutableByteView(packet->data(), packet->length), now, *this);
+    // Data for the switch is forwarded once the working-mesh issue lands; until then it is
+    // counted and dropped.
+    if (delivery) data_unrouted_->add(1);
+    packet->release();
+  }
+  reschedule();
+}
+
+void SwitchPlugin::on_timer() noexcept {
+  armed_for_ns_ = 0;
+  table_->tick(host_->loop()->now_ns(), *this);
+  publish_stats();
+  reschedule();
+}
+
+void SwitchPlugin::publish_stats() noexcept {
+  // The table counts; the metrics follow by the difference since the last look.
+  for (auto& drop : drop_counters_) {
+    drop.counter->add(*drop.value - drop.published);
+    drop.published = *drop.value;
+  }
+  std::size_t established = 0;
+  for (const auto& n : table_->neighbours()) established += n->state == PeerState::established;
+  neighbours_established_->set(static_cast<double>(established));
+}
+
+void SwitchPlugin::reschedule() noexcept {
+  const std::uint64_t wake = table_->next_wake_ns();
+  if (wake == ~std::uint64_t{0} || wake == armed_for_ns_) return;
+  const std::uint64_t now = host_->loop()->now_ns();
+  timer_->arm(wake > now ? wake - now : 0);
+  armed_for_ns_ = wake;
+}
+
+void SwitchPlugin::send_frame(Link* link, const Endpoint& to, ByteView frame) noexcept {
+  Packet* packet = link->pool()->acquire();
+  if (packet == nullptr || frame.size() > packet->tailroom()) {
+    if (packet) packet->release();
+    send_failed_->add(1);
+    return;
+  }
+  std::memcpy(packet->append(static_cast<std::uint32_t>(frame.size())), frame.data(), frame.size());
+  packet->endpoint = to;
+  if (link->send(&packet, 1) == 1)
+    frames_out_->add(1);
+  else
+    send_failed_->add(1);
+}
+
+void SwitchPlugin::on_event(const PeerEvent& event) noexcept {
+  if (event.kind == PeerEvent::Kind::cost_changed || event.kind == PeerEvent::Kind::best_path_changed) return;
+  std::string where;
+  if (event.link != nullptr) {
+    char endpoint[64];
+    const std::size_t n = event.link->format_endpoint(event.endpoint, endpoint, sizeof endpoint);
+    where = " via " + std::string(event.link->name().data, event.link->name().size) + " " + std::string(endpoint, n);
+  }
+  log(event.kind == PeerEvent::Kind::established ? LogLevel::info : LogLevel::warn,
+      "neighbour " + format_public_key(event.key) + " " + to_string(event.kind) + where);
+  publish_stats();
+}
+
+}  // namespace mh::sw
+
+namespace {
+
+void validate(mh::Str config_json, mh::ErrorSink* errors) noexcept {
+  try {
+    (void)mh::sw::parse_switch_config(config_json, errors);
+  } catch (const std::exception&) {
+    errors->error("", "a config the switch can hold", "too little memory");
+  }
+}
+
+mh::Status create(mh::Host* host, mh::Str config_json, mh::Plugin** out) noexcept {
+  struct NullSink final : mh::ErrorSink {
+    void error(mh::Str, mh::Str, mh::Str) noexcept override {}
+  } ignore;
+  try {
+    auto config = mh::sw::parse_switch_config(config_json, &ignore);
+    if (!config) return mh::Status::error(mh::StatusCode::invalid_argument, "switch: invalid config");
+    auto plugin = std::make_unique<mh::sw::SwitchPlugin>(host, std::move(*config));
+    if (mh::Status s = plugin->init(); !s.ok()) return s;
+    *out = plugin.release();
+    return mh::Status::success();
+  } catch (const std::exception&) {
+    return mh::Status::error(mh::StatusCode::internal, "switch: out of memory");
+  }
+}
+
+void destroy(mh::Plugin* plugin) noexcept { delete static_cast<mh::sw::SwitchPlugin*>(plugin); }
+
+const mh::PluginDescriptor kDescriptor = {
+    sizeof(mh::PluginDescriptor),
+    MESHHOST_ABI_MAJOR,
+    MESHHOST_ABI_MINOR,
+    "switch",
+    "0.1.0",
+    "Authenticated neighbours over every link: hop-by-hop Noise, keepalives, RTT, loss and link cost",
+    "switch",
+    mh::sw::kProvidedStr,
+    1,
+    mh::sw::kRequiredStr,
+    1,
+    mh::sw::kSchema,
+    mh::Stability::experimental,
+    &validate,
+    &create,
+    &destroy,
+};
+
+}  // namespace
+
+MESHHOST_PLUGIN(kDescriptor)
