@@ -115,9 +115,10 @@ std::optional<SwitchConfig> parse_switch_config(Str config_json, ErrorSink* erro
       valid &= read_ms(*it, "handshakeRetryMs", &config.timers.handshake_retry_ns, errors);
       valid &= read_ms(*it, "unresponsiveMs", &config.timers.unresponsive_ns, errors);
       valid &= read_ms(*it, "goneMs", &config.timers.gone_ns, errors);
-      if (valid && !(config.timers.keepalive_ns < config.timers.unresponsive_ns &&
-                     config.timers.unresponsive_ns < config.timers.gone_ns)) {
-        report(errors, "timers", "keepaliveMs < unresponsiveMs < goneMs", "timers out of that order");
+      // A silent path re-handshakes after a missed keepalive and a retry (timers.hpp).
+      config.timers.silence_rehandshake_ns = config.timers.keepalive_ns + config.timers.handshake_retry_ns;
+      if (const char* why = check_timers(config.timers); valid && why != nullptr) {
+        report(errors, "timers", "keepaliveMs + handshakeRetryMs < unresponsiveMs < goneMs", why);
         valid = false;
       }
     }

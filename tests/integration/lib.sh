@@ -88,6 +88,16 @@ mh_start_node() {
   MH_PIDS+=("$MH_PID")
 }
 
+# mh_start_node_in NETNS CONFIG LOGFILE [ARGS...]: as mh_start_node, inside a namespace
+# made with `ip netns add` (in this scenario's private /run/netns).
+mh_start_node_in() {
+  local netns=$1 config=$2 log=$3
+  shift 3
+  ip netns exec "$netns" "$MESHHOST" --config "$config" "$@" >"$log" 2>&1 &
+  MH_PID=$!
+  MH_PIDS+=("$MH_PID")
+}
+
 # mh_wait_exit PID SECONDS: waits for PID (a child of this shell) to exit; sets MH_STATUS.
 mh_wait_exit() {
   local pid=$1 seconds=$2

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ int usage(std::ostream& out, int code) {
          "commands:\n"
          "  status                 identity, address, uptime, plugins and their state\n"
          "  plugins                every plugin found, enabled or not, and why any cannot load\n"
+         "  peers                  neighbours: state, link, endpoint, RTT, loss, cost, bytes (switch.peers)\n"
          "  methods                every admin method the node answers\n"
          "  metrics                every metric, as JSON\n"
          "  reload                 re-read the config and reconfigure plugins (as SIGHUP)\n"
@@ -52,6 +54,30 @@ void print_table(const std::vector<std::string>& headers, const std::vector<std:
   };
   print_row(headers);
   for (const auto& row : rows) print_row(row);
+}
+
+std::string fixed(const nlohmann::json& value, int decimals) {
+  if (!value.is_number()) return "-";
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(decimals) << value.get<double>();
+  return out.str();
+}
+
+void print_peers(const nlohmann::json& peers) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : peers) {
+    std::string name = p.value("peerName", std::string());
+    rows.push_back({text(p["address"]), name.empty() ? "-" : name, text(p["state"]), text(p["link"]),
+                    text(p["endpoint"]), fixed(p["rttMs"], 2), fixed(p["lossPercent"], 1), text(p["cost"]),
+                    text(p["bytesIn"]), text(p["bytesOut"]), fixed(p["lastSeenSecondsAgo"], 1)});
+  }
+  if (rows.empty()) {
+    std::cout << "no neighbours\n";
+    return;
+  }
+  print_table({"ADDRESS", "NAME", "STATE", "LINK", "ENDPOINT", "RTT_MS", "LOSS_%", "COST", "BYTES_IN", "BYTES_OUT",
+               "SEEN_S_AGO"},
+              rows);
 }
 
 void print_status(const nlohmann::json& s) {
@@ -110,6 +136,7 @@ int main(int argc, char** argv) {
   nlohmann::json params;
   if (command == "status") method = "host.status";
   else if (command == "plugins") method = "host.plugins";
+  else if (command == "peers") method = "switch.peers";
   else if (command == "methods") method = "host.methods";
   else if (command == "metrics") method = "host.metrics";
   else if (command == "reload") method = "host.reload";
@@ -139,6 +166,8 @@ int main(int argc, char** argv) {
       print_status(result);
     else if (command == "plugins")
       print_plugins(result);
+    else if (command == "peers")
+      print_peers(result);
     return 0;
   } catch (const mh::meshctl::RpcError& e) {
     std::cerr << "meshctl: " << method << ": " << e.message << " (code " << e.code << ")\n";
