@@ -488,7 +488,10 @@ void PeerTable::on_response(Link* link, const Endpoint& from, ByteView frame, st
   clear_session(p.next);
   ++stats_.sessions_established;
   path_heard(n, p, from, now_ns, out);
-  send_probe(n, p, now_ns, out);
+  // Confirm at once: an echo request if none is outstanding (a first RTT sample), else a
+  // bare keepalive, so a rekey does not count the outstanding probe as lost.
+  if (p.probe_id == 0) send_probe(n, p, now_ns, out);
+  else send_inner(n, p, InnerType::keepalive, {}, now_ns, out);
   update_neighbour(n, out);
 }
 

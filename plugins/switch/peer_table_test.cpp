@@ -501,3 +501,38 @@ TEST_CASE("a neighbour on two links uses the cheaper path and fails over") {
   net.run_for(30 * kS);
   CHECK(n->best->link == &a.link2);
 }
+
+TEST_CASE("loss and a slower link raise the published cost, once past the hysteresis") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(60 * kS);
+  Neighbour* n = a.peer(b);
+  REQUIRE(n->state == PeerState::established);
+  const std::uint32_t base = n->published_cost;
+  CHECK(base == compute_cost(10, 0));
+  // (One change already: from the provisional cost before the first RTT sample.)
+  const std::size_t changes = a.count_events(b, PeerEvent::Kind::cost_changed);
+
+  // A few milliseconds more is inside the hysteresis: no change, no event.
+  net.latency_ns = 7 * kNsPerMs;
+  net.run_for(120 * kS);
+  CHECK(n->published_cost == base);
+  CHECK(a.count_events(b, PeerEvent::Kind::cost_changed) == changes);
+
+  // 50 ms each way is not.
+  net.latency_ns = 50 * kNsPerMs;
+  net.run_for(120 * kS);
+  CHECK(n->published_cost > 80);
+  CHECK(a.count_events(b, PeerEvent::Kind::cost_changed) > changes);
+
+  // Losing every third echo reply from b shows as loss.
+  int count = 0;
+  net.filter = [&](Node& from, ByteView f) { return !(&from == &b && f[1] == 0x04 && ++count % 3 == 0); };
+  const std::uint32_t before_loss = n->published_cost;
+  net.run_for(300 * kS);
+  CHECK(n->best->quality.loss_permille() > 100);
+  CHECK(n->published_cost > before_loss);
+  CHECK(n->state == PeerState::established);
+}
