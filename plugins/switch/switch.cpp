@@ -54,6 +54,17 @@ constexpr DropReason kDropReasons[] = {
     {"session_expired", &Stats::session_expired},
     {"unknown_inner_type", &Stats::unknown_inner_type},
     {"unconfirmed_dropped", &Stats::unconfirmed_dropped},
+    {"collision_lost", &Stats::collision_lost},
+    {"no_session", &Stats::no_session},
+};
+
+// Handshake events published as metrics: meshhost_switch_events_total{event=…}.
+constexpr DropReason kEvents[] = {
+    {"initiations_sent", &Stats::initiations_sent},
+    {"responses_sent", &Stats::responses_sent},
+    {"cookie_replies_sent", &Stats::cookie_replies_sent},
+    {"cookie_replies_received", &Stats::cookie_replies_received},
+    {"sessions_established", &Stats::sessions_established},
 };
 
 }  // namespace
@@ -109,6 +120,12 @@ Status SwitchPlugin::init() noexcept {
       Counter* counter = host_->counter("meshhost_switch_dropped_total", "Frames the switch dropped, by reason",
                                         &label, 1);
       if (counter != nullptr) drop_counters_.push_back({&(table_->stats().*reason.field), 0, counter});
+    }
+    for (const auto& event : kEvents) {
+      Label label{"event", event.name};
+      Counter* counter = host_->counter("meshhost_switch_events_total", "Handshake events of the switch, by kind",
+                                        &label, 1);
+      if (counter != nullptr) drop_counters_.push_back({&(table_->stats().*event.field), 0, counter});
     }
     return Status::success();
   } catch (const std::exception&) {
@@ -207,6 +224,7 @@ void SwitchPlugin::on_receive(Link* link, Packet* const* packets, std::size_t co
     if (delivery) data_unrouted_->add(1);
     packet->release();
   }
+  publish_counters();  // a node with no timer armed (no neighbours) still shows its drops
   reschedule();
 }
 
@@ -217,12 +235,17 @@ void SwitchPlugin::on_timer() noexcept {
   reschedule();
 }
 
-void SwitchPlugin::publish_stats() noexcept {
+void SwitchPlugin::publish_counters() noexcept {
   // The table counts; the metrics follow by the difference since the last look.
   for (auto& drop : drop_counters_) {
+    if (*drop.value == drop.published) continue;
     drop.counter->add(*drop.value - drop.published);
     drop.published = *drop.value;
   }
+}
+
+void SwitchPlugin::publish_stats() noexcept {
+  publish_counters();
   std::size_t established = 0;
   for (const auto& n : table_->neighbours()) established += n->state == PeerState::established;
   neighbours_established_->set(static_cast<double>(established));

@@ -61,6 +61,7 @@ class SwitchPlugin final : public Plugin,
   void reschedule() noexcept;
   std::vector<AuthorizedPassword> derive_passwords(const SwitchConfig& config) const;
   void log(LogLevel level, const std::string& message) noexcept;
+  void publish_counters() noexcept;  // drop and event counters only: cheap, once per received batch
   void publish_stats() noexcept;
 
   Host* host_;
