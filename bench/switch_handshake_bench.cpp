@@ -244,8 +244,8 @@ void memory_per_peer(std::uint32_t count) {
   const std::size_t peer_bytes = heap_in_use() - before_peers;
   std::uint32_t established = 0;
   for (const auto& n : hub->neighbours()) established += n->state == PeerState::established ? 1 : 0;
-  std::printf("memory: %u of %u neighbours established; the table holds %zu bytes fixed (index slots for %u "
-              "neighbours) and %.0f bytes of heap per established neighbour (one path each)\n",
+  std::printf("memory: %u of %u neighbours established; the table holds %zu bytes fixed (index slots for "
+              "%u neighbours, rate-limiter buckets) and %.0f bytes of heap per established neighbour (one path each)\n",
               established, count, fixed_bytes, count,
               static_cast<double>(peer_bytes) / static_cast<double>(established ? established : 1));
   std::printf("memory: sizeof(Neighbour) = %zu, sizeof(Path) = %zu (of it sizeof(Session) = %zu x 3, "

@@ -63,7 +63,9 @@ PeerTable::PeerTable(const noise::StaticKey& local, PeerTableConfig config)
       local_public_(local.public_key()),
       config_(std::move(config)),
       cookies_(local_public_, config_.timers.cookie_secret_ns),
-      load_(config_.handshake_load_threshold) {
+      load_(config_.handshake_load_threshold),
+      rate_limiter_(config_.handshake_rate_per_endpoint, config_.handshake_burst_per_endpoint,
+                    config_.handshake_rate_buckets) {
   // Every path holds up to four indexes (current, previous, next, pending).
   const std::uint64_t wanted = std::uint64_t{config_.limits.max_neighbours} * config_.limits.max_paths_per_neighbour * 4;
   std::uint32_t size = 16;
@@ -309,13 +311,20 @@ void PeerTable::on_initiation(Link* link, const Endpoint& from, ByteView frame, 
     ++stats_.bad_mac1;
     return;
   }
-  if (load_.record(now_ns) && !cookies_.check_mac2(from, msg->mac2_covered, msg->mac2, now_ns)) {
-    ++stats_.bad_mac2_under_load;
-    std::uint8_t reply[kCookieReplySize];
-    cookies_.write_reply(msg->sender_index, msg->mac1, from, now_ns, reply);
-    out.send_frame(link, from, reply);
-    ++stats_.cookie_replies_sent;
-    return;
+  if (load_.record(now_ns)) {
+    if (!cookies_.check_mac2(from, msg->mac2_covered, msg->mac2, now_ns)) {
+      ++stats_.bad_mac2_under_load;
+      std::uint8_t reply[kCookieReplySize];
+      cookies_.write_reply(msg->sender_index, msg->mac1, from, now_ns, reply);
+      out.send_frame(link, from, reply);
+      ++stats_.cookie_replies_sent;
+      return;
+    }
+    // A real endpoint still gets only so many DH a second.
+    if (!rate_limiter_.allow(from, now_ns)) {
+      ++stats_.rate_limited;
+      return;
+    }
   }
 
   auto hs = noise::Handshake::responder(local_, noise::kLinkPrologue);

@@ -15,6 +15,7 @@
 
 #include "cookie.hpp"
 #include "peer.hpp"
+#include "rate_limiter.hpp"
 #include "stats.hpp"
 #include "timers.hpp"
 
@@ -56,6 +57,10 @@ struct PeerTableConfig {
   Limits limits;
   // Initiations (that passed mac1) per second above which initiations need a valid mac2.
   std::uint32_t handshake_load_threshold = 200;
+  // Under load, DH per second (after a burst) for one endpoint whose mac2 is valid.
+  std::uint32_t handshake_rate_per_endpoint = HandshakeRateLimiter::kDefaultPerSecond;
+  std::uint32_t handshake_burst_per_endpoint = HandshakeRateLimiter::kDefaultBurst;
+  std::uint32_t handshake_rate_buckets = HandshakeRateLimiter::kDefaultBuckets;  // endpoints tracked at once
   // Wall clock = monotonic now_ns + this (Unix ns), for the TAI64N in our initiations.
   std::int64_t unix_time_offset_ns = 0;
 };
@@ -180,6 +185,7 @@ class PeerTable {
   PeerTableConfig config_;
   CookieChecker cookies_;
   LoadMeter load_;
+  HandshakeRateLimiter rate_limiter_;
   Stats stats_;
   std::vector<std::unique_ptr<Neighbour>> neighbours_;
   std::vector<Slot> slots_;  // a power of two; index & mask is the slot

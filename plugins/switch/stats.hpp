@@ -13,6 +13,7 @@ struct Stats {
   std::uint64_t malformed = 0;            // right type, wrong size or payload layout
   std::uint64_t bad_mac1 = 0;             // not for our key (or junk)
   std::uint64_t bad_mac2_under_load = 0;  // answered with a cookie reply instead
+  std::uint64_t rate_limited = 0;         // under load, valid mac2, but over its endpoint's rate
   std::uint64_t handshake_failed = 0;     // Noise refused the initiation or response
   std::uint64_t stale_timestamp = 0;      // replayed or old initiation (TAI64N)
   std::uint64_t unknown_login = 0;        // login names no authorized password

@@ -73,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.limits.max_neighbours = 4;
   config.limits.max_paths_per_neighbour = 2;
   config.handshake_load_threshold = 8;
+  config.handshake_rate_buckets = 16;
   config.unix_time_offset_ns = std::int64_t{1'700'000'000} * 1'000'000'000;
   PeerTable responder(responder_key, config);
   PeerTable initiator(initiator_key, config);
