@@ -271,14 +271,14 @@ TEST_CASE("frames cross a veth pair with the sender's MAC, and beacons become pe
   lost->append(10);
   mh::Packet* both[] = {big, lost};
   CHECK(link_a->send(both, 2) == 0);
-  const mh::testing::FakeHost::Labels oversize = {{"interface", "mh-a"}, {"reason", "oversize"}};
-  const mh::testing::FakeHost::Labels bad_endpoint = {{"interface", "mh-a"}, {"reason", "bad_endpoint"}};
-  CHECK(a.host.fake.counter_value("eth_frames_dropped_total", oversize) == 1u);
-  CHECK(a.host.fake.counter_value("eth_frames_dropped_total", bad_endpoint) == 1u);
-  CHECK(a.host.fake.counter_value("eth_frames_sent_total", {{"interface", "mh-a"}}) == 2u);
-  CHECK(b.host.fake.counter_value("eth_frames_received_total", {{"interface", "mh-b"}}) == 2u);
-  CHECK(*a.host.fake.counter_value("eth_beacons_sent_total", {{"interface", "mh-a"}}) >= 1u);
-  CHECK(*b.host.fake.counter_value("eth_beacons_received_total", {{"interface", "mh-b"}}) >= 1u);
+  const mh::testing::FakeHost::Labels oversize = {{"link", "eth/mh-a"}, {"reason", "oversize"}};
+  const mh::testing::FakeHost::Labels bad_endpoint = {{"link", "eth/mh-a"}, {"reason", "bad_endpoint"}};
+  CHECK(a.host.fake.counter_value("eth_drops_total", oversize) == 1u);
+  CHECK(a.host.fake.counter_value("eth_drops_total", bad_endpoint) == 1u);
+  CHECK(a.host.fake.counter_value("eth_frames_sent_total", {{"link", "eth/mh-a"}}) == 2u);
+  CHECK(b.host.fake.counter_value("eth_frames_received_total", {{"link", "eth/mh-b"}}) == 2u);
+  CHECK(*a.host.fake.counter_value("eth_beacons_sent_total", {{"link", "eth/mh-a"}}) >= 1u);
+  CHECK(*b.host.fake.counter_value("eth_beacons_received_total", {{"link", "eth/mh-b"}}) >= 1u);
 
   char text[32];
   const std::size_t n = link_a->format_endpoint(mh::ether::make_endpoint(mac_b, 3), text, sizeof text);

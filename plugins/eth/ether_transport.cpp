@@ -25,16 +25,16 @@ std::string errno_text(int err) { return std::strerror(err); }
 
 const char* drop_reason_name(DropReason reason) noexcept {
   switch (reason) {
+    case DropReason::bad_frame: return "bad_frame";
     case DropReason::truncated: return "truncated";
-    case DropReason::malformed: return "malformed";
-    case DropReason::bad_beacon: return "bad_beacon";
+    case DropReason::beacon_ignored: return "beacon_ignored";
     case DropReason::pool_exhausted: return "pool_exhausted";
     case DropReason::no_receiver: return "no_receiver";
     case DropReason::receive_error: return "receive_error";
     case DropReason::bad_endpoint: return "bad_endpoint";
     case DropReason::oversize: return "oversize";
     case DropReason::no_headroom: return "no_headroom";
-    case DropReason::queue_full: return "queue_full";
+    case DropReason::send_queue_full: return "send_queue_full";
     case DropReason::send_error: return "send_error";
   }
   return "unknown";
@@ -106,10 +106,8 @@ void EtherTransport::close() noexcept {
 
 void EtherTransport::register_metrics() {
   const std::string& d = options_.driver;
-  const Label interface{"interface", Str::of(options_.interface.name)};
-  auto counter = [&](const std::string& name, const char* help) {
-    return host_->counter(Str::of(name), help, &interface, 1);
-  };
+  const Label link{"link", Str::of(name_)};
+  auto counter = [&](const std::string& name, const char* help) { return host_->counter(Str::of(name), help, &link, 1); };
   counters_.frames_received = counter(d + "_frames_received_total", "meshhost frames received, beacons not included");
   counters_.bytes_received = counter(d + "_bytes_received_total", "Bytes of meshhost frames received");
   counters_.frames_sent = counter(d + "_frames_sent_total", "meshhost frames sent, beacons not included");
@@ -117,8 +115,8 @@ void EtherTransport::register_metrics() {
   counters_.beacons_sent = counter(d + "_beacons_sent_total", "Beacons sent to the broadcast address");
   counters_.beacons_received = counter(d + "_beacons_received_total", "Beacons heard from other nodes");
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
-    const Label labels[] = {interface, {"reason", drop_reason_name(static_cast<DropReason>(i))}};
-    counters_.dropped[i] = host_->counter(Str::of(d + "_frames_dropped_total"), "Frames dropped, by reason", labels, 2);
+    const Label labels[] = {link, {"reason", drop_reason_name(static_cast<DropReason>(i))}};
+    counters_.dropped[i] = host_->counter(Str::of(d + "_drops_total"), "Frames dropped, by reason", labels, 2);
   }
 }
 
@@ -141,6 +139,7 @@ void EtherTransport::start_beacons() noexcept {
 }
 
 void EtherTransport::on_timer() noexcept {
+  if (!options_.config->beacon.sends()) return;  // the mode changed (SIGHUP): stop until start_beacons()
   Packet* beacon = pool_.acquire();
   if (beacon == nullptr) {
     drop(DropReason::pool_exhausted);
@@ -205,7 +204,7 @@ bool EtherTransport::receive_batch() noexcept {
     packet->length = recv_msgs_[i].msg_len;
     const std::optional<std::uint16_t> frame_length = parse_header(packet->view());
     if (from.sll_halen != kMacSize || !frame_length) {
-      drop(DropReason::malformed);
+      drop(DropReason::bad_frame);
       packet->release();
       continue;
     }
@@ -243,10 +242,13 @@ void EtherTransport::drain_without_buffers() noexcept {
 }
 
 void EtherTransport::on_beacon(ByteSpan frame, const MacAddress& source) noexcept {
-  if (!options_.config->beacon.accepts()) return;
+  if (!options_.config->beacon.accepts()) {
+    drop(DropReason::beacon_ignored);
+    return;
+  }
   const std::optional<link_common::Beacon> beacon = link_common::parse_beacon(frame);
   if (!beacon) {
-    drop(DropReason::bad_beacon);
+    drop(DropReason::bad_frame);
     return;
   }
   // Another interface of this node on the same segment hears our own beacons.
@@ -325,7 +327,7 @@ std::size_t EtherTransport::transmit(Packet* const* packets, std::size_t count, 
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-      drop(DropReason::queue_full, queued - next);
+      drop(DropReason::send_queue_full, queued - next);
       break;
     }
     // This frame failed (the interface went down, say); the rest may still go.

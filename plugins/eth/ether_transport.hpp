@@ -23,19 +23,19 @@
 
 namespace mh::ether {
 
-// Why a frame was dropped; each is a value of the `reason` label of
-// <driver>_frames_dropped_total.
+// Why a frame was dropped; each is a value of the `reason` label of <driver>_drops_total
+// (the names udp uses where the reason is the same).
 enum class DropReason : std::uint8_t {
+  bad_frame,       // received: no valid eth header, or a beacon that does not parse
   truncated,       // received: larger than a packet buffer
-  malformed,       // received: no valid eth header
-  bad_beacon,      // received: a beacon that does not parse
+  beacon_ignored,  // received: a beacon while beacon.mode is off
   pool_exhausted,  // received or beacon: no packet buffer free
   no_receiver,     // received: nobody has called set_receiver
   receive_error,   // the socket reported an error
   bad_endpoint,    // sent: the endpoint is not an eth endpoint
   oversize,        // sent: empty or over mtu()
   no_headroom,     // sent: no room in front of the frame for the eth header
-  queue_full,      // sent: the socket's queue is full (never blocks)
+  send_queue_full,  // sent: the socket's queue is full (never blocks)
   send_error,      // sent: the kernel refused the frame (e.g. the interface went down)
 };
 inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::send_error) + 1;
