@@ -359,65 +359,102 @@ std::size_t UdpLink::send(Packet* const* packets, std::size_t count) noexcept {
 
 std::size_t UdpLink::send_beacons(const PublicKey& self, std::uint8_t flags) noexcept {
   if (fd_ < 0) return 0;
+  std::uint8_t beacon[link_common::kBeaconSize];
+  if (link_common::encode_beacon(self, flags, {beacon, sizeof beacon}) == 0) return 0;
+
+  // One datagram per interface, all in one sendmmsg: the interface picked per datagram by
+  // IP_PKTINFO (IPv4 limited broadcast 255.255.255.255, which needs no route and no
+  // configured broadcast address) or by the scope id (IPv6 ff02::1).
+  struct Target {
+    sockaddr_storage address;
+    socklen_t length;
+    alignas(cmsghdr) std::uint8_t control[CMSG_SPACE(sizeof(in_pktinfo))];
+    std::size_t control_length;
+    iovec iov;
+  };
+  std::array<Target, kMaxBeaconTargets> targets;
+  std::array<mmsghdr, kMaxBeaconTargets> msgs{};
+  std::array<unsigned, kMaxBeaconTargets> indexes{};
+  std::size_t count = 0;
+
   ifaddrs* interfaces = nullptr;
   if (::getifaddrs(&interfaces) != 0) return 0;
   const bool wildcard = endpoint_is_wildcard(bound_);
   const std::uint16_t port = htons(endpoint_port(bound_));
-  // IPv6: the interfaces to beacon on, by index; a specific bind only on the interface
-  // that holds its address.
-  std::array<unsigned, kMaxBeaconTargets> v6_indexes{};
-  std::size_t v6_count = 0;
-  std::array<Packet*, kMaxBeaconTargets> beacons{};
-  std::size_t count = 0;
-
-  auto add_target = [&](const sockaddr* destination, socklen_t length) {
-    if (count == kMaxBeaconTargets) return;
-    const auto endpoint = endpoint_from_sockaddr(destination, length);
-    if (!endpoint) return;
-    Packet* packet = pool_.acquire();
-    if (packet == nullptr) {
-      count_drop(DropReason::pool_exhausted);
-      return;
-    }
-    std::uint8_t* at = packet->append(link_common::kBeaconSize);
-    if (at == nullptr || link_common::encode_beacon(self, flags, {at, link_common::kBeaconSize}) == 0) {
-      packet->release();
-      return;
-    }
-    packet->endpoint = *endpoint;
-    beacons[count++] = packet;
-  };
-
-  for (const ifaddrs* ifa = interfaces; ifa != nullptr; ifa = ifa->ifa_next) {
-    if (ifa->ifa_addr == nullptr || (ifa->ifa_flags & IFF_UP) == 0 || (ifa->ifa_flags & IFF_LOOPBACK) != 0) continue;
+  const int family = family_ == Family::ipv4 ? AF_INET : AF_INET6;
+  for (const ifaddrs* ifa = interfaces; ifa != nullptr && count < kMaxBeaconTargets; ifa = ifa->ifa_next) {
+    if (ifa->ifa_addr == nullptr || ifa->ifa_addr->sa_family != family) continue;
+    if ((ifa->ifa_flags & IFF_UP) == 0 || (ifa->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    if ((ifa->ifa_flags & (family_ == Family::ipv4 ? IFF_BROADCAST : IFF_MULTICAST)) == 0) continue;
+    // A link bound to one address beacons only on the interface that holds it.
     if (!wildcard && !holds_address(ifa, bound_, family_)) continue;
+    const unsigned index = ::if_nametoindex(ifa->ifa_name);
+    if (index == 0) continue;
+    bool seen = false;
+    for (std::size_t i = 0; i < count; ++i) seen = seen || indexes[i] == index;
+    if (seen) continue;
+    indexes[count] = index;
+
+    Target& t = targets[count];
+    std::memset(&t.address, 0, sizeof t.address);
+    t.control_length = 0;
     if (family_ == Family::ipv4) {
-      if (ifa->ifa_addr->sa_family != AF_INET || (ifa->ifa_flags & IFF_BROADCAST) == 0 || ifa->ifa_broadaddr == nullptr) {
-        continue;
-      }
-      sockaddr_in destination = *reinterpret_cast<const sockaddr_in*>(ifa->ifa_broadaddr);
-      destination.sin_port = port;
-      add_target(reinterpret_cast<const sockaddr*>(&destination), sizeof destination);
+      auto* in = reinterpret_cast<sockaddr_in*>(&t.address);
+      in->sin_family = AF_INET;
+      in->sin_addr.s_addr = htonl(INADDR_BROADCAST);
+      in->sin_port = port;
+      t.length = sizeof *in;
+      std::memset(t.control, 0, sizeof t.control);
+      auto* header = reinterpret_cast<cmsghdr*>(t.control);
+      header->cmsg_level = IPPROTO_IP;
+      header->cmsg_type = IP_PKTINFO;
+      header->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+      in_pktinfo info{};
+      info.ipi_ifindex = static_cast<int>(index);
+      if (!wildcard) std::memcpy(&info.ipi_spec_dst, bound_.bytes, sizeof info.ipi_spec_dst);
+      std::memcpy(CMSG_DATA(header), &info, sizeof info);
+      t.control_length = CMSG_SPACE(sizeof(in_pktinfo));
     } else {
-      if (ifa->ifa_addr->sa_family != AF_INET6 || (ifa->ifa_flags & IFF_MULTICAST) == 0) continue;
-      const unsigned index = ::if_nametoindex(ifa->ifa_name);
-      if (index == 0 || v6_count == v6_indexes.size()) continue;
-      bool seen = false;
-      for (std::size_t i = 0; i < v6_count; ++i) seen = seen || v6_indexes[i] == index;
-      if (seen) continue;
-      v6_indexes[v6_count++] = index;
-      // The link-local all-nodes group, scoped to this interface: the scope id picks the
-      // outgoing interface as IPV6_MULTICAST_IF would, one sendmmsg for all of them.
-      sockaddr_in6 destination{};
-      destination.sin6_family = AF_INET6;
-      std::memcpy(&destination.sin6_addr, kIPv6AllNodes, sizeof kIPv6AllNodes);
-      destination.sin6_port = port;
-      destination.sin6_scope_id = index;
-      add_target(reinterpret_cast<const sockaddr*>(&destination), sizeof destination);
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&t.address);
+      in6->sin6_family = AF_INET6;
+      std::memcpy(&in6->sin6_addr, kIPv6AllNodes, sizeof kIPv6AllNodes);
+      in6->sin6_port = port;
+      in6->sin6_scope_id = index;
+      t.length = sizeof *in6;
     }
+    t.iov = {beacon, sizeof beacon};
+    msghdr& header = msgs[count].msg_hdr;
+    header.msg_name = &t.address;
+    header.msg_namelen = t.length;
+    header.msg_iov = &t.iov;
+    header.msg_iovlen = 1;
+    header.msg_control = t.control_length != 0 ? t.control : nullptr;
+    header.msg_controllen = t.control_length;
+    header.msg_flags = 0;
+    ++count;
   }
   ::freeifaddrs(interfaces);
-  const std::size_t sent = count == 0 ? 0 : send(beacons.data(), count);
+
+  std::size_t done = 0, sent = 0;
+  while (done < count) {
+    const int n = ::sendmmsg(fd_, msgs.data() + done, static_cast<unsigned>(count - done), MSG_DONTWAIT);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+      count_drop(DropReason::send_queue_full, count - done);
+      break;
+    }
+    count_drop(DropReason::send_error);  // this interface refused it (down since getifaddrs, …)
+    ++done;
+  }
+  stats_.frames_out += sent;
+  stats_.bytes_out += sent * sizeof beacon;
+  add(metrics_.frames_out, sent);
+  add(metrics_.bytes_out, sent * sizeof beacon);
   stats_.beacons_sent += sent;
   add(metrics_.beacons_sent, sent);
   return sent;

@@ -84,9 +84,10 @@ class UdpLink final : public Link, public FdHandler {
   // Unwatches and closes the socket and returns the spare receive packets to the pool.
   void close() noexcept;
 
-  // Sends a beacon for `self` with `flags` to every interface the bound address is on:
-  // the interface's IPv4 broadcast address, or IPv6 ff02::1 scoped to the interface, on
-  // the bound port. Returns how many went out.
+  // Sends a beacon for `self` with `flags` out of every interface that is up (only the one
+  // holding the bound address, for a specific bind): to IPv4 255.255.255.255 (the
+  // interface chosen with IP_PKTINFO) or IPv6 ff02::1 scoped to the interface, on the
+  // bound port; in one sendmmsg, from a stack buffer. Returns how many went out.
   std::size_t send_beacons(const PublicKey& self, std::uint8_t flags) noexcept;
 
   void count_drop(DropReason reason, std::uint64_t n = 1) noexcept;
