@@ -3,6 +3,8 @@
 #include "peer_table.hpp"
 #include "test_net.hpp"
 
+#include <meshhost/packet_pool.hpp>
+
 #include <doctest/doctest.h>
 #include <sodium.h>
 
@@ -535,4 +537,47 @@ TEST_CASE("loss and a slower link raise the published cost, once past the hyster
   CHECK(n->best->quality.loss_permille() > 100);
   CHECK(n->published_cost > before_loss);
   CHECK(n->state == PeerState::established);
+}
+
+TEST_CASE("seal and receive work in place on pooled packets") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(1 * kS);
+  REQUIRE(a.established_with(b));
+  FixedPacketPool pool(4);
+  Packet* p = pool.acquire();
+  REQUIRE(p != nullptr);
+  const std::uint32_t headroom_before = p->headroom();
+  std::uint8_t* payload = p->append(1280);
+  for (std::uint32_t i = 0; i < 1280; ++i) payload[i] = static_cast<std::uint8_t>(i);
+
+  Link* link = a.table->seal(*a.peer(b), *p, net.now_ns);
+  REQUIRE(link == &a.link);
+  CHECK(p->length == 1280 + kTransportOverhead);
+  CHECK(p->headroom() == headroom_before - kTransportHeaderSize - kInnerTypeSize);
+  CHECK(std::memcmp(&p->endpoint, &b.endpoint, sizeof b.endpoint) == 0);
+
+  // The receiver decrypts in the same buffer and maps the delivery back onto the packet.
+  auto d = b.table->receive(&b.link, a.endpoint, MutableByteView(p->data(), p->length), net.now_ns, b);
+  REQUIRE(d);
+  REQUIRE(p->consume(static_cast<std::uint32_t>(d->payload.data() - p->data())));
+  p->length = static_cast<std::uint32_t>(d->payload.size());
+  CHECK(p->length == 1280);
+  CHECK(p->headroom() == headroom_before);
+  bool same = true;
+  for (std::uint32_t i = 0; i < 1280; ++i) same &= p->data()[i] == static_cast<std::uint8_t>(i);
+  CHECK(same);
+  p->release();
+
+  // Without headroom nothing is sealed and the packet is untouched.
+  Packet* tight = pool.acquire();
+  tight->consume(0);
+  tight->offset = 4;
+  tight->append(10);
+  CHECK(a.table->seal(*a.peer(b), *tight, net.now_ns) == nullptr);
+  CHECK(tight->length == 10);
+  CHECK(a.table->stats().no_session == 1);
+  tight->release();
 }
