@@ -6,6 +6,7 @@
 #include "ether_transport.hpp"
 #include "interface_monitor.hpp"
 
+#include <meshhost/keys.hpp>
 #include <meshhost/plugin.hpp>
 
 #include <nlohmann/json.hpp>
@@ -260,6 +261,16 @@ class EthDriver final : public LinkDriver,
     out["beaconsIn"] = stats.beacons_received;
     out["beaconsOut"] = stats.beacons_sent;
     out["dropped"] = std::move(dropped);
+    json heard = json::array();
+    const std::uint64_t now = host_->loop()->now_ns();
+    for (std::size_t i = 0; i < entry.link->heard_count(); ++i) {
+      const ether::HeardNode& node = entry.link->heard()[i];
+      heard.push_back({{"publicKey", format_public_key(node.key)},
+                       {"mac", ether::format_mac(node.mac)},
+                       {"beacons", node.beacons},
+                       {"lastHeardMsAgo", (now - node.last_heard_ns) / 1'000'000}});
+    }
+    out["heard"] = std::move(heard);
     return out;
   }
 

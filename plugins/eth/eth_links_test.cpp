@@ -7,6 +7,7 @@
 #include "ether_frame.hpp"
 #include "event_loop.hpp"
 
+#include <meshhost/keys.hpp>
 #include <meshhost/link.hpp>
 #include <meshhost/plugin.hpp>
 #include <meshhost/testing/fake_host.hpp>
@@ -288,6 +289,7 @@ TEST_CASE("frames cross a veth pair with the sender's MAC, and beacons become pe
   CHECK(status.ok());
   CHECK(links.find("\"link\":\"eth/mh-a\"") != std::string::npos);
   CHECK(links.find("\"state\":\"up\"") != std::string::npos);
+  CHECK(links.find("\"publicKey\":\"" + mh::format_public_key(b.host.public_key()) + "\"") != std::string::npos);
 
 }
 

@@ -254,6 +254,7 @@ void EtherTransport::on_beacon(ByteSpan frame, const MacAddress& source) noexcep
   // Another interface of this node on the same segment hears our own beacons.
   if (std::memcmp(beacon->key.bytes, own_key_.bytes, kPublicKeySize) == 0) return;
   ++stats_.beacons_received;
+  remember(beacon->key, source);
   if (observer_ == nullptr) return;
   PeerHint hint;
   hint.endpoint = make_endpoint(source, options_.interface.ifindex);
@@ -262,6 +263,26 @@ void EtherTransport::on_beacon(ByteSpan frame, const MacAddress& source) noexcep
   hint.login = Str::of(options_.config->beacon.login);
   hint.from_beacon = true;
   observer_->on_peer_hint(this, hint);
+}
+
+void EtherTransport::remember(const PublicKey& key, const MacAddress& mac) noexcept {
+  const std::uint64_t now = host_->loop()->now_ns();
+  HeardNode* slot = nullptr;
+  for (std::size_t i = 0; i < heard_count_; ++i) {
+    HeardNode& node = heard_[i];
+    if (node.mac == mac && std::memcmp(node.key.bytes, key.bytes, kPublicKeySize) == 0) {
+      slot = &node;
+      break;
+    }
+    if (slot == nullptr || node.last_heard_ns < slot->last_heard_ns) slot = &node;  // the least recent so far
+  }
+  const bool known = slot != nullptr && slot->mac == mac && std::memcmp(slot->key.bytes, key.bytes, kPublicKeySize) == 0;
+  if (!known) {
+    if (heard_count_ < kHeardCapacity) slot = &heard_[heard_count_++];
+    *slot = HeardNode{key, mac, 0, 0};
+  }
+  slot->last_heard_ns = now;
+  ++slot->beacons;
 }
 
 std::size_t EtherTransport::send(Packet* const* packets, std::size_t count) noexcept {

@@ -51,6 +51,14 @@ struct EtherLinkStats {
   std::array<std::uint64_t, kDropReasonCount> dropped = {};
 };
 
+// A node whose beacons this link hears, for operators (eth.links).
+struct HeardNode {
+  PublicKey key;
+  MacAddress mac;
+  std::uint64_t last_heard_ns = 0;  // Loop::now_ns()
+  std::uint64_t beacons = 0;
+};
+
 struct EtherLinkOptions {
   // Names the link "<driver>/<interface>" and its metrics "<driver>_…".
   std::string driver = "eth";
@@ -82,6 +90,10 @@ class EtherTransport final : public Link, FdHandler, TimerHandler {
   void close() noexcept;
 
   const EtherLinkStats& stats() const noexcept { return stats_; }
+  // The nodes heard most recently, at most kHeardCapacity (the least recent is forgotten).
+  static constexpr std::size_t kHeardCapacity = 16;
+  const HeardNode* heard() const noexcept { return heard_.data(); }
+  std::size_t heard_count() const noexcept { return heard_count_; }
   const InterfaceInfo& interface() const noexcept { return options_.interface; }
   std::uint32_t packets_in_use() const noexcept { return pool_.in_use(); }
 
@@ -111,6 +123,7 @@ class EtherTransport final : public Link, FdHandler, TimerHandler {
   bool receive_batch() noexcept;
   void drain_without_buffers() noexcept;
   void on_beacon(ByteSpan frame, const MacAddress& source) noexcept;
+  void remember(const PublicKey& key, const MacAddress& mac) noexcept;
   // Sends up to kBatch packets, taking ownership; returns how many the kernel took.
   std::size_t transmit(Packet* const* packets, std::size_t count, bool beacons) noexcept;
   void drop(DropReason reason, std::uint64_t count = 1) noexcept {
@@ -134,6 +147,8 @@ class EtherTransport final : public Link, FdHandler, TimerHandler {
   sockaddr_ll send_template_ = {};
 
   EtherLinkStats stats_;
+  std::array<HeardNode, kHeardCapacity> heard_ = {};
+  std::size_t heard_count_ = 0;
   EtherLinkStats published_;
   struct Counters {
     Counter* frames_received = nullptr;
