@@ -365,3 +365,33 @@ TEST_CASE("create refuses an invalid config with its first problem") {
   CHECK(std::string(created.message.data, created.message.size) ==
         R"(bind[0]: expected "host:port" with a numeric IPv4 or [IPv6] address, got "1.2.3.4")");
 }
+
+TEST_CASE("with the pool exhausted the socket is drained and the frames counted, then reception resumes") {
+  Node a(R"({"bind": ["127.0.0.1:0"]})");
+  Node b(R"({"bind": ["127.0.0.1:0"]})");
+  const mh::Endpoint b_at = b.bound();
+  const std::string b_link = "udp/" + mh::udp::format_endpoint(b_at);
+  std::vector<mh::Packet*> held;
+  while (mh::Packet* p = b.link()->pool()->acquire()) held.push_back(p);
+  CHECK(held.size() == mh::udp::UdpLink::kPoolPackets);
+
+  for (int i = 0; i < 5; ++i) REQUIRE(send(a.link(), b_at, transport_frame(50, 1)) == 1);
+  REQUIRE(b.pump([&] { return b.counter("udp_drops_total", {{"link", b_link}, {"reason", "pool_exhausted"}}) == 5; }));
+  CHECK(b.sw.frames.empty());
+
+  for (mh::Packet* p : held) p->release();
+  REQUIRE(send(a.link(), b_at, transport_frame(50, 2)) == 1);
+  REQUIRE(b.pump([&] { return b.sw.frames.size() == 1; }));
+  CHECK(b.sw.frames[0].bytes == transport_frame(50, 2));
+}
+
+TEST_CASE("frames that arrive before the switch sets a receiver are dropped and counted") {
+  Node a(R"({"bind": ["127.0.0.1:0"]})");
+  Node b(R"({"bind": ["127.0.0.1:0"]})");
+  const mh::Endpoint b_at = b.bound();
+  const std::string b_link = "udp/" + mh::udp::format_endpoint(b_at);
+  b.link()->set_receiver(nullptr);
+  REQUIRE(send(a.link(), b_at, transport_frame(50, 1)) == 1);
+  REQUIRE(b.pump([&] { return b.counter("udp_drops_total", {{"link", b_link}, {"reason", "no_receiver"}}) == 1; }));
+  CHECK(b.sw.frames.empty());
+}
