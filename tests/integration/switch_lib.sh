@@ -2,6 +2,10 @@
 # namespaces a and b joined by a veth pair va/vb (192.0.2.1/2, 2001:db8::1/2), node
 # identities and configs with udp + switch, and readers of `meshctl peers` and the metrics.
 
+# The system's python3 when there is one: a version manager's shim in PATH can take seconds
+# to start on a loaded machine, and the scenarios call python3 in every poll.
+SW_PYTHON=$(command -v /usr/bin/python3 || command -v python3)
+
 # Timers the scenarios run with (ms); keepalive + retry < unresponsive < gone.
 SW_KEEPALIVE_MS=${SW_KEEPALIVE_MS:-1000}
 SW_RETRY_MS=${SW_RETRY_MS:-1000}
@@ -78,7 +82,7 @@ sw_peers_json() { timeout 5 "$MESHCTL" --socket "$MH_TMP/$1/admin.sock" --json p
 
 # sw_state_is NAME KEY STATE: NAME's switch shows KEY in STATE.
 sw_state_is() {
-  sw_peers_json "$1" | python3 -c '
+  sw_peers_json "$1" | "$SW_PYTHON" -c '
 import json, sys
 peers = json.load(sys.stdin)
 sys.exit(0 if any(p["publicKey"] == sys.argv[1] and p["state"] == sys.argv[2] for p in peers) else 1)' "$2" "$3"
@@ -86,7 +90,7 @@ sys.exit(0 if any(p["publicKey"] == sys.argv[1] and p["state"] == sys.argv[2] fo
 
 # sw_established_with NAME KEY: NAME shows KEY established with an RTT.
 sw_established_with() {
-  sw_peers_json "$1" | python3 -c '
+  sw_peers_json "$1" | "$SW_PYTHON" -c '
 import json, sys
 peers = json.load(sys.stdin)
 ok = any(p["publicKey"] == sys.argv[1] and p["state"] == "established" and p["rttMs"] is not None for p in peers)
@@ -94,11 +98,11 @@ sys.exit(0 if ok else 1)' "$2"
 }
 
 # sw_no_peers NAME: NAME's switch has no neighbour at all.
-sw_no_peers() { [ "$(sw_peers_json "$1" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')" = 0 ]; }
+sw_no_peers() { [ "$(sw_peers_json "$1" | "$SW_PYTHON" -c 'import json, sys; print(len(json.load(sys.stdin)))')" = 0 ]; }
 
 # sw_metric NAME METRIC LABEL VALUE: prints the sum of METRIC{LABEL=VALUE} on node NAME.
 sw_metric() {
-  timeout 5 "$MESHCTL" --socket "$MH_TMP/$1/admin.sock" call host.metrics | python3 -c '
+  timeout 5 "$MESHCTL" --socket "$MH_TMP/$1/admin.sock" call host.metrics | "$SW_PYTHON" -c '
 import json, sys
 m = json.load(sys.stdin)
 print(int(sum(x["value"] for x in m if x["name"] == sys.argv[1] and x["labels"].get(sys.argv[2]) == sys.argv[3])))' \

@@ -20,7 +20,7 @@ sw_node a '["192.0.2.1:11234"]' "{ \"192.0.2.2:11234\": { \"publicKey\": \"$key_
 sw_node b '["192.0.2.2:11234"]' '{}' '[{ "password": "mesh-pw", "login": "a" }]'
 
 # The stand-in for b: keeps the first initiation (version 1, type 0x01) it receives.
-ip netns exec b python3 -c '
+ip netns exec b "$SW_PYTHON" -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("192.0.2.2", 11234))
@@ -45,7 +45,7 @@ responses=$(sw_event b responses_sent)
 [ "$(sw_dropped b stale_timestamp)" = 0 ] || mh_fail "b counted a stale timestamp before the replay"
 
 # The replay, three times, from a's namespace (another source port than a's node).
-ip netns exec a python3 -c '
+ip netns exec a "$SW_PYTHON" -c '
 import socket, sys
 data = open(sys.argv[1], "rb").read()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -57,7 +57,7 @@ mh_wait_for 10 "b to count the replays as stale" sw_dropped_at_least b stale_tim
 [ "$(sw_event b responses_sent)" = "$responses" ] || mh_fail "b answered a replayed initiation"
 sw_established_with a "$key_b" || mh_fail "a lost b after the replay"
 sw_established_with b "$key_a" || mh_fail "b lost a after the replay"
-paths=$(sw_peers_json b | python3 -c 'import json, sys; print(sum(len(p["paths"]) for p in json.load(sys.stdin)))')
+paths=$(sw_peers_json b | "$SW_PYTHON" -c 'import json, sys; print(sum(len(p["paths"]) for p in json.load(sys.stdin)))')
 [ "$paths" = 1 ] || { sw_peers_json b >&2; mh_fail "b has $paths paths after the replay, expected 1"; }
 sw_stop_all
 mh_log "PASS"

@@ -30,7 +30,7 @@ mh_wait_for 10 "b to show a established" sw_established_with b "$key_a"
 # one_established_path NAME KEY: NAME has exactly one neighbour, KEY, with exactly one
 # path, established.
 one_established_path() {
-  sw_peers_json "$1" | python3 -c '
+  sw_peers_json "$1" | "$SW_PYTHON" -c '
 import json, sys
 peers = json.load(sys.stdin)
 ok = (len(peers) == 1 and peers[0]["publicKey"] == sys.argv[1] and peers[0]["state"] == "established"

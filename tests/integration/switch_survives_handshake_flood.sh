@@ -27,7 +27,7 @@ sessions_b=$(sw_event b sessions_established)
 # The flood: initiations of 147 bytes (no login) with a random sender index and Noise
 # body, mac1 = BLAKE2b-128 keyed by BLAKE2b-256("mac1----" || b's key) over the bytes
 # before it, mac2 zero. Counts the cookie replies that come back.
-ip netns exec a python3 -c "$SW_PY_KEY"'
+ip netns exec a "$SW_PYTHON" -c "$SW_PY_KEY"'
 import hashlib, os, socket, sys, time
 mac1_key = hashlib.blake2b(b"mac1----" + raw_key(sys.argv[1]), digest_size=32).digest()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -71,7 +71,7 @@ polls=0
 while kill -0 "$flood" 2>/dev/null && ! mh_is_zombie "$flood"; do
   timeout 2 "$MESHCTL" --socket "$MH_TMP/b/admin.sock" --json peers >"$MH_TMP/b-peers.json" ||
     mh_fail "b's admin socket did not answer within 2 s during the flood"
-  python3 -c '
+  "$SW_PYTHON" -c '
 import json, sys
 sys.exit(0 if any(p["publicKey"] == sys.argv[1] and p["state"] == "established" for p in json.load(open(sys.argv[2]))) else 1)' \
     "$key_a" "$MH_TMP/b-peers.json" || mh_fail "b lost a during the flood"
