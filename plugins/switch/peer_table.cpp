@@ -200,6 +200,10 @@ void PeerTable::update_neighbour(Neighbour& n, Output& out) noexcept {
   Path* const best_before = n.best;
   n.state = state;
   n.best = best;
+  // A neighbour silent for the gone timeout may have restarted with its clock set back (a
+  // board without a real-time clock): forget its last timestamp, or it could never peer
+  // again. A replay accepted now only makes an unconfirmed session that expires.
+  if (state == PeerState::gone) n.has_timestamp = false;
   auto event = [&](PeerEvent::Kind kind) {
     PeerEvent e;
     e.kind = kind;
@@ -394,9 +398,12 @@ void PeerTable::on_initiation(Link* link, const Endpoint& from, ByteView frame, 
     return;
   }
 
-  // Both sides initiating at once: the initiation from the lower public key wins.
+  // Both sides initiating at once: the initiation from the lower public key wins. Only
+  // while ours is young, though: one outstanding for half a retry has probably been lost
+  // (or cannot reach the peer at all), and refusing theirs would leave no session.
   if (p->pending.active()) {
-    if (std::memcmp(local_public_.bytes, remote.bytes, kPublicKeySize) < 0) {
+    const bool ours_is_young = age(now_ns, p->pending.sent_ns) < config_.timers.handshake_retry_ns / 2;
+    if (ours_is_young && std::memcmp(local_public_.bytes, remote.bytes, kPublicKeySize) < 0) {
       ++stats_.collision_lost;
       return;
     }

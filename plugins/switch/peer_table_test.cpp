@@ -581,3 +581,26 @@ TEST_CASE("seal and receive work in place on pooled packets") {
   CHECK(a.table->stats().no_session == 1);
   tight->release();
 }
+
+TEST_CASE("a configured peer that restarts with its clock set back is accepted once it was gone") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);  // a initiates, so b remembers a's timestamp
+  net.run_for(2 * kS);
+  net.hint(b, a);  // and b has a configured too
+  net.run_for(1 * kS);
+  REQUIRE(b.established_with(a));
+
+  a.config.unix_time_offset_ns = -std::int64_t{3600} * static_cast<std::int64_t>(kS);  // an hour behind
+  a.restart();
+  net.hint(a, b);
+  // b's own initiations do not reach a (say b has an old address for it): only a's can.
+  net.filter = [&](Node& from, ByteView f) { return !(&from == &b && f[1] == 0x01); };
+  net.run_for(20 * kS);
+  CHECK(b.table->stats().stale_timestamp >= 1);  // rejected while b still remembers a
+  CHECK_FALSE(a.established_with(b));
+  net.run_for(130 * kS);                         // b gives a up as gone, forgets its stamp
+  CHECK(a.established_with(b));
+  CHECK(b.established_with(a));
+}
