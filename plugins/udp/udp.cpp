@@ -142,6 +142,10 @@ void UdpPlugin::on_beacon(UdpLink* link, const Endpoint& from, const link_common
   }
   link->count_beacon_received();
   if (observer_ == nullptr) return;
+  if (!link->beacon_rate_limit().take(host_->loop()->now_ns())) {
+    link->count_drop(DropReason::beacon_flood);
+    return;
+  }
   PeerHint hint;
   hint.endpoint = from;
   hint.key = beacon.key;

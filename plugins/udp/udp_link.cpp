@@ -49,6 +49,7 @@ const char* drop_reason_name(DropReason reason) noexcept {
     case DropReason::send_error: return "send_error";
     case DropReason::no_receiver: return "no_receiver";
     case DropReason::beacon_ignored: return "beacon_ignored";
+    case DropReason::beacon_flood: return "beacon_flood";
     case DropReason::count_: break;
   }
   return "unknown";

@@ -13,6 +13,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -31,6 +32,7 @@ enum class DropReason : std::uint8_t {
   send_error,       // the kernel refused one datagram (no route, …)
   no_receiver,      // a frame arrived before the switch set a receiver
   beacon_ignored,   // a beacon heard while beacons are off
+  beacon_flood,     // a beacon over the link's rate of peer hints (BeaconRateLimit)
   count_,
 };
 inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::count_);
@@ -54,6 +56,35 @@ struct LinkStats {
   std::uint64_t beacons_sent = 0;
   std::uint64_t beacons_received = 0;
   std::array<std::uint64_t, kDropReasonCount> drops{};
+};
+
+// Caps the peer hints a link's beacons produce, so that a LAN host inventing keys cannot
+// make the switch handshake without bound: a token bucket of kBurst hints refilled at
+// kPerSecond, room for a few hundred neighbours beaconing every 5 s. Pure; time is passed in.
+class BeaconRateLimit {
+ public:
+  static constexpr std::uint32_t kBurst = 256;
+  static constexpr std::uint32_t kPerSecond = 100;
+
+  // Whether one more hint may go out at `now_ns` (monotonic); takes a token if so.
+  bool take(std::uint64_t now_ns) noexcept {
+    constexpr std::uint64_t kNsPerToken = 1'000'000'000 / kPerSecond;
+    if (last_ns_ == 0) last_ns_ = now_ns;
+    if (now_ns > last_ns_) {
+      const std::uint64_t earned = (now_ns - last_ns_) / kNsPerToken;
+      if (earned > 0) {
+        tokens_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(kBurst, tokens_ + earned));
+        last_ns_ += earned * kNsPerToken;
+      }
+    }
+    if (tokens_ == 0) return false;
+    --tokens_;
+    return true;
+  }
+
+ private:
+  std::uint32_t tokens_ = kBurst;
+  std::uint64_t last_ns_ = 0;
 };
 
 class UdpLink final : public Link, public FdHandler {
@@ -98,6 +129,7 @@ class UdpLink final : public Link, public FdHandler {
   const std::string& name_text() const noexcept { return name_; }
   const LinkStats& stats() const noexcept { return stats_; }
   LinkReceiver* receiver() const noexcept { return receiver_; }
+  BeaconRateLimit& beacon_rate_limit() noexcept { return beacon_rate_limit_; }
   int fd() const noexcept { return fd_; }
 
   // ---- mh::Link ----
@@ -146,6 +178,7 @@ class UdpLink final : public Link, public FdHandler {
   FixedPacketPool pool_;
   LinkStats stats_;
   Metrics metrics_;
+  BeaconRateLimit beacon_rate_limit_;
 
   // Receive batch: packets kept between wake-ups so a wake-up acquires only what the
   // previous one handed up.

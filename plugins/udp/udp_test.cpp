@@ -2,6 +2,7 @@
 // the error lines an operator sees.
 #include "udp_config.hpp"
 #include "udp_endpoint.hpp"
+#include "udp_link.hpp"
 
 #include <doctest/doctest.h>
 
@@ -199,4 +200,18 @@ TEST_CASE("not JSON, not an object, an empty bind") {
   CHECK(lines == std::vector<std::string>{": expected an object, got an array"});
   CHECK_FALSE(parse(R"({"bind": []})", &lines));
   CHECK(lines == std::vector<std::string>{"bind: expected a non-empty array of \"host:port\" strings, got an array"});
+}
+
+TEST_CASE("beacon hints are rate limited: a burst, then a steady rate") {
+  mh::udp::BeaconRateLimit limit;
+  const std::uint64_t t0 = 5'000'000'000;
+  for (std::uint32_t i = 0; i < mh::udp::BeaconRateLimit::kBurst; ++i) REQUIRE(limit.take(t0));
+  CHECK_FALSE(limit.take(t0));
+  CHECK_FALSE(limit.take(t0 + 9'000'000));  // under 10 ms: no token earned yet
+  CHECK(limit.take(t0 + 10'000'000));
+  CHECK_FALSE(limit.take(t0 + 10'000'000));
+  // A long quiet spell refills only up to the burst.
+  const std::uint64_t later = t0 + 3600ull * 1'000'000'000;
+  for (std::uint32_t i = 0; i < mh::udp::BeaconRateLimit::kBurst; ++i) REQUIRE(limit.take(later));
+  CHECK_FALSE(limit.take(later));
 }
