@@ -818,7 +818,13 @@ std::uint64_t PeerTable::service_path(Neighbour& n, Path& p, std::uint64_t now_n
   }
 
   // Handshakes: only where a hint told us how (a responder-only path waits for the peer).
-  if (p.hinted && !p.next.live()) {
+  // A session we answered that is still unconfirmed after a retry does not hold ours back:
+  // when both sides answer each other's initiation at once and drop their own, neither
+  // response finds its handshake, and only a fresh initiation ends the wait.
+  const bool next_stalled =
+      p.next.live() && !p.next.initiator && age(now_ns, p.next.created_ns) >= t.handshake_retry_ns;
+  if (p.hinted && p.next.live() && !next_stalled) at(p.next.created_ns + t.handshake_retry_ns);
+  if (p.hinted && (!p.next.live() || next_stalled)) {
     const std::uint64_t rekey_age = p.current.initiator ? t.rekey_after_ns : t.responder_rekey_after_ns;
     bool need = !p.current.live();
     std::uint64_t due = now_ns;

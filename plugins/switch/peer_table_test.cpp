@@ -206,6 +206,27 @@ TEST_CASE("simultaneous initiation leaves exactly one session") {
   CHECK(got(b, "one"));
 }
 
+TEST_CASE("crossed initiations that both get answered still end in one session") {
+  // lo's initiation is still on its way when hi starts; hi answers it (its own is young but
+  // hi's key is the higher), lo answers hi's (lo's own is past half a retry), so both drop
+  // their own handshake and each response finds none. A fresh initiation must follow.
+  Net net;
+  Node* lo = &net.add(node_key());
+  Node* hi = &net.add(node_key());
+  if (std::memcmp(lo->pub().bytes, hi->pub().bytes, sizeof lo->pub().bytes) > 0) std::swap(lo, hi);
+  net.latency_ns = 3 * kS;
+  net.hint(*lo, *hi);
+  net.run_for(2900 * kNsPerMs);
+  net.latency_ns = 200 * kNsPerMs;
+  net.hint(*hi, *lo);
+  net.run_for(10 * kS);  // well before the 30 s an unconfirmed session would take to expire
+  CHECK(lo->table->stats().unexpected_message + hi->table->stats().unexpected_message >= 1);
+  REQUIRE(lo->established_with(*hi));
+  REQUIRE(hi->established_with(*lo));
+  CHECK(lo->table->stats().sessions_established == 1);
+  CHECK(hi->table->stats().sessions_established == 1);
+}
+
 TEST_CASE("a new session replaces the old only after key confirmation") {
   Net net;
   Node& a = net.add(node_key());
