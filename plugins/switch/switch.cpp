@@ -41,6 +41,7 @@ constexpr DropReason kDropReasons[] = {
     {"bad_mac1", &Stats::bad_mac1},
     {"bad_mac2_under_load", &Stats::bad_mac2_under_load},
     {"handshake_failed", &Stats::handshake_failed},
+    {"rate_limited", &Stats::rate_limited},
     {"stale_timestamp", &Stats::stale_timestamp},
     {"unknown_login", &Stats::unknown_login},
     {"policy_rejected", &Stats::policy_rejected},
