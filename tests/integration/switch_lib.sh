@@ -6,6 +6,30 @@
 # to start on a loaded machine, and the scenarios call python3 in every poll.
 SW_PYTHON=$(command -v /usr/bin/python3 || command -v python3)
 
+# On failure, the nodes' logs go to stderr before the temp directory is removed.
+sw_exit() {
+  local status=$? log sock
+  if [ "$status" != 0 ] && [ "$status" != "$MH_SKIP" ]; then
+    for log in "$MH_TMP"/*.log; do
+      [ -f "$log" ] || continue
+      printf '%s\n' "--- $(basename "$log") (last 40 lines)" >&2
+      tail -n 40 "$log" >&2
+    done
+    for sock in "$MH_TMP"/*/admin.sock; do
+      [ -S "$sock" ] || continue
+      printf '%s\n' "--- $sock: switch metrics and peers" >&2
+      timeout 5 "$MESHCTL" --socket "$sock" call host.metrics 2>/dev/null | "$SW_PYTHON" -c '
+import json, sys
+for m in json.load(sys.stdin):
+    if m["name"].startswith("meshhost_switch") and m["value"]:
+        print(m["name"], m["labels"], m["value"])' >&2 || true
+      timeout 5 "$MESHCTL" --socket "$sock" peers >&2 || true
+    done
+  fi
+  mh_cleanup
+}
+trap sw_exit EXIT
+
 # Timers the scenarios run with (ms); keepalive + retry < unresponsive < gone.
 SW_KEEPALIVE_MS=${SW_KEEPALIVE_MS:-1000}
 SW_RETRY_MS=${SW_RETRY_MS:-1000}
