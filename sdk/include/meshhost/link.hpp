@@ -76,7 +76,8 @@ class LinkObserver {
   // `link` is usable from now on (also called, from set_observer, for every link already up).
   virtual void on_link_up(Link* link) noexcept = 0;
   // `link` is going away (an interface vanished, the driver stops): after this returns the
-  // pointer is dead and no frame from it arrives.
+  // pointer is dead and no frame from it arrives. The link's pool goes with it, so the
+  // observer releases every packet it holds from that pool before returning.
   virtual void on_link_down(Link* link) noexcept = 0;
   // A neighbour to handshake with: each configured peer once per link (from set_observer),
   // and a beacon's sender each time its beacon is heard.
