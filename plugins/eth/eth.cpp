@@ -39,8 +39,8 @@ class EthDriver final : public LinkDriver,
   ~EthDriver() {
     stop();
     if (reap_timer_ != nullptr) reap_timer_->release();
-    // A switch still holding packets of a retired link's pool would dangle; it has had
-    // until destroy to return them, and the host destroys it first (reverse order).
+    // Frees retired links even with packets still out: the plugins that held them (the
+    // switch) stopped before this one, and a pool cannot outlive its plugin.
     retired_.clear();
   }
 

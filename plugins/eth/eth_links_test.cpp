@@ -228,6 +228,7 @@ TEST_CASE("frames cross a veth pair with the sender's MAC, and beacons become pe
   const std::string beacon = R"("beacon": {"mode": "send", "intervalMs": 100, "password": "secret"})";
   Node a(loop, R"({"interfaces": ["mh-a"], )" + beacon + "}");
   Node b(loop, R"({"interfaces": ["mh-b"], )" + beacon + "}");
+  Node quiet(loop, R"({"interfaces": ["mh-a"], "beacon": {"mode": "off"}})");  // beside a, beacons off
   REQUIRE(run_until(loop, [&] { return a.observer.link("eth/mh-a") && b.observer.link("eth/mh-b"); }));
   mh::Link* link_a = a.observer.link("eth/mh-a");
   CHECK(link_a->mtu() == 1500 - 4);
@@ -242,6 +243,12 @@ TEST_CASE("frames cross a veth pair with the sender's MAC, and beacons become pe
   CHECK(heard_by_a.from_beacon);
   CHECK(same_key(b.observer.hints.front().key, a.host.public_key()));
   CHECK(b.observer.hints.front().mac == mac_a);
+
+  // With beacons off a node hears them but ignores and counts them, and sends none.
+  const mh::testing::FakeHost::Labels ignored = {{"link", "eth/mh-a"}, {"reason", "beacon_ignored"}};
+  REQUIRE(run_until(loop, [&] { return quiet.host.fake.counter_value("eth_drops_total", ignored).value_or(0) >= 1; }));
+  CHECK(quiet.observer.hints.empty());
+  CHECK(quiet.host.fake.counter_value("eth_beacons_sent_total", {{"link", "eth/mh-a"}}).value_or(0) == 0u);
 
   // Frames: a short one (Ethernet would pad it) and a full-size one, from a to b's MAC.
   std::vector<std::vector<std::uint8_t>> sent;
@@ -311,7 +318,20 @@ TEST_CASE("with \"all\", an interface added after start becomes a link, and goes
   sh("ip link set mh-c up");
   REQUIRE(run_until(loop, [&] { return node.observer.links.size() == 2; }));
 
-  sh("ip link del mh-c");  // both ends vanish
+  // SIGHUP with only mh-c named: mh-d's link goes, mh-c's stays.
+  struct : mh::ErrorSink {
+    void error(mh::Str, mh::Str, mh::Str) noexcept override { ++count; }
+    int count = 0;
+  } errors;
+  CHECK(node.plugin->reconfigure(R"({"interfaces": ["mh-c"]})", &errors) == mh::ReconfigureResult::applied);
+  CHECK(errors.count == 0);
+  CHECK(node.observer.link("eth/mh-c") != nullptr);
+  CHECK(node.observer.link("eth/mh-d") == nullptr);
+  CHECK(node.plugin->reconfigure(R"({"interfaces": 5})", &errors) == mh::ReconfigureResult::error);
+  CHECK(errors.count == 1);
+  CHECK(node.observer.link("eth/mh-c") != nullptr);
+
+  sh("ip link del mh-c");  // both ends vanish: the remaining link goes
   REQUIRE(run_until(loop, [&] { return node.observer.links.empty(); }));
   CHECK(node.host.fake.gauge_value("eth_links") == 0.0);
 }

@@ -20,7 +20,9 @@ InterfaceMonitor::~InterfaceMonitor() { stop(); }
 
 std::string InterfaceMonitor::start() {
   stop();
-  int err = nl_cache_mngr_alloc(nullptr, NETLINK_ROUTE, NL_AUTO_PROVIDE, &manager_);
+  // No NL_AUTO_PROVIDE: that makes the cache libnl's process-wide one, and with two
+  // monitors (eth and meshpoint, or two tests) the replaced cache is never freed.
+  int err = nl_cache_mngr_alloc(nullptr, NETLINK_ROUTE, 0, &manager_);
   if (err < 0) {
     manager_ = nullptr;
     return std::string("rtnetlink: cannot open a socket: ") + nl_geterror(err);
