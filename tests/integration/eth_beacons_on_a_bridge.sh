@@ -52,7 +52,7 @@ mac_of() { ip -n "$1" -o link show "$2" | sed -n 's/.*link\/ether \([0-9a-f:]*\)
 links() { "$MESHCTL" --socket "$MH_TMP/$1/admin.sock" call eth.links '{}'; }
 # heard NODE INTERFACE KEY MAC: NODE's link on INTERFACE hears KEY's beacons from MAC.
 heard() {
-  links "$1" | python3 -c '
+  links "$1" | "$MH_PYTHON" -c '
 import json, sys
 interface, key, mac = sys.argv[1:4]
 for link in json.load(sys.stdin)["links"]:
@@ -62,7 +62,7 @@ sys.exit(1)' "$2" "$3" "$4"
 }
 # state NODE INTERFACE: the state eth.links reports for INTERFACE ("" if not listed).
 state() {
-  links "$1" | python3 -c '
+  links "$1" | "$MH_PYTHON" -c '
 import json, sys
 print(next((l["state"] for l in json.load(sys.stdin)["links"] if l["interface"] == sys.argv[1]), ""))' "$2"
 }

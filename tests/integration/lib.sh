@@ -18,27 +18,36 @@ mh_enter_world() {
   if [ -n "${MH_IN_WORLD:-}" ]; then
     ip link set lo up 2>/dev/null || true
     mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns
-    return
-  fi
-  if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+  elif [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
     export MH_IN_WORLD=1
     exec unshare --net --mount --pid --fork --kill-child --mount-proc "$0" "$@"
+  else
+    mh_log "not root: running without a private network namespace (this scenario needs none)"
   fi
-  mh_log "not root: running without a private network namespace (this scenario needs none)"
+  mh_make_tmp
 }
 
+# The scenario's temporary directory, made once the script runs where it will stay (after
+# the re-exec above) and removed, with every process it started, on every exit path.
 MH_PIDS=()
-MH_TMP=$(mktemp -d /tmp/meshhost-it.XXXXXX)
-chmod 0755 "$MH_TMP"
+MH_TMP=
+mh_make_tmp() {
+  MH_TMP=$(mktemp -d /tmp/meshhost-it.XXXXXX)
+  chmod 0755 "$MH_TMP"
+  trap mh_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
 mh_cleanup() {
   local pid
   for pid in "${MH_PIDS[@]:-}"; do
     [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   done
-  rm -rf "$MH_TMP"
+  [ -n "$MH_TMP" ] && rm -rf "$MH_TMP"
 }
-trap mh_cleanup EXIT
-trap 'exit 130' INT TERM
+
+# The system's python3 where there is one: a version manager's shim in PATH can take
+# seconds to start on a loaded machine, and scenarios call python3 in their polls.
+MH_PYTHON=$(command -v /usr/bin/python3 || command -v python3 || true)
 
 # mh_wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 50 ms until it succeeds
 # or the deadline passes (then fails the test naming DESCRIPTION).

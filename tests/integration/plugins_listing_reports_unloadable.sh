@@ -20,7 +20,7 @@ mh_expect_in "$out" "cannot load: not a meshhost plugin (no 'meshhost' ELF secti
 if grep -qF "not_a_plugin: loaded" "$out" "$MH_TMP/plugins.err"; then mh_fail "the loader ran a library that is not a plugin"; fi
 
 "$MESHHOST" --plugins --json "${args[@]}" >"$MH_TMP/plugins.json"
-python3 - "$MH_TMP/plugins.json" <<'PY' || mh_fail "--plugins --json is not the expected JSON"
+"$MH_PYTHON" - "$MH_TMP/plugins.json" <<'PY' || mh_fail "--plugins --json is not the expected JSON"
 import json, sys
 entries = json.load(open(sys.argv[1]))
 good = [e for e in entries if e.get("name") == "good"]

@@ -2,9 +2,7 @@
 # namespaces a and b joined by a veth pair va/vb (192.0.2.1/2, 2001:db8::1/2), node
 # identities and configs with udp + switch, and readers of `meshctl peers` and the metrics.
 
-# The system's python3 when there is one: a version manager's shim in PATH can take seconds
-# to start on a loaded machine, and the scenarios call python3 in every poll.
-SW_PYTHON=$(command -v /usr/bin/python3 || command -v python3)
+SW_PYTHON=$MH_PYTHON  # lib.sh: the system python3 where there is one
 
 # On failure, the nodes' logs go to stderr before the temp directory is removed.
 sw_exit() {

@@ -50,7 +50,7 @@ JSON
 peers_json() { "$MESHCTL" --socket "$MH_TMP/$1/admin.sock" --json peers; }
 # established_with NAME KEY: NAME's switch shows KEY established with an RTT.
 established_with() {
-  peers_json "$1" | python3 -c '
+  peers_json "$1" | "$MH_PYTHON" -c '
 import json, sys
 peers = json.load(sys.stdin)
 ok = any(p["publicKey"] == sys.argv[1] and p["state"] == "established" and p["rttMs"] is not None for p in peers)
@@ -97,7 +97,7 @@ start b
 # With IKpsk2 the psk enters at the response: a's check of b's response fails, and a
 # counts it (b's half-open session expires unconfirmed later).
 refused() {
-  "$MESHCTL" --socket "$MH_TMP/a/admin.sock" call host.metrics | python3 -c '
+  "$MESHCTL" --socket "$MH_TMP/a/admin.sock" call host.metrics | "$MH_PYTHON" -c '
 import json, sys
 m = json.load(sys.stdin)
 n = sum(x["value"] for x in m if x["name"] == "meshhost_switch_dropped_total" and x["labels"].get("reason") == "handshake_failed")
