@@ -239,16 +239,21 @@ void PeerTable::add_hint(Link* link, const PeerHint& hint, std::uint64_t now_ns,
   }
   Neighbour* n = find(hint.key);
   if (n == nullptr && (n = add_neighbour(hint.key)) == nullptr) return;
-  if (!hint.from_beacon) {
+  // How we initiate: a configured hint sets it for good; a beacon's hint carries the
+  // driver's beacon password and login (what this node offers nodes it hears), which
+  // never override a configured neighbour's.
+  if (!hint.from_beacon || !n->configured) {
     try {
       const std::string_view password(hint.password.data, hint.password.size);
-      if (!n->configured || password != n->password) {
+      if (password != n->password || (!hint.from_beacon && !n->configured)) {
         n->password = std::string(password);
         if (!noise::derive_psk(password, hint.key, &n->initiator_psk).ok()) n->initiator_psk = noise::Psk{};
       }
       n->login = std::string(hint.login.data, std::min(hint.login.size, kMaxLoginSize));
-      n->peer_name = std::string(hint.peer_name.data, hint.peer_name.size);
-      n->configured = true;
+      if (!hint.from_beacon) {
+        n->peer_name = std::string(hint.peer_name.data, hint.peer_name.size);
+        n->configured = true;
+      }
     } catch (...) {
       ++stats_.table_full;
       return;
