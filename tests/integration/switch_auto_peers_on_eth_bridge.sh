@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Three nodes on one Ethernet bridge, eth beacons on and no connectTo: with policy
 # acceptAny all three become each other's neighbours; with requirePassword, the two that
-# know the password peer and the third, which beacons without it, peers with nobody.
+# know the password peer and the third, which knows none, peers with nobody.
 # Bound: beacons every 200 ms, then one handshake: established within a second or two,
 # waited 20 s.
 # usage: switch_auto_peers_on_eth_bridge.sh MESHHOST MESHCTL
@@ -25,8 +25,10 @@ done
 declare -A key
 for n in "${nodes[@]}"; do key[$n]=$(sw_identity "$n"); done
 
-# eth_node NAME POLICY BEACON_PASSWORD_JSON: eth with beacons, switch accepting "pw".
+# eth_node NAME POLICY BEACON_PASSWORD_JSON [AUTHORIZED_PASSWORDS_JSON]: eth with beacons,
+# a switch accepting "pw" (login "lan") unless told otherwise.
 eth_node() {
+  local authorized=${4:-'[{ "password": "pw", "login": "lan" }]'}
   mkdir -p "$MH_TMP/$1"
   cat >"$MH_TMP/$1.json" <<JSON
 {
@@ -36,7 +38,7 @@ eth_node() {
   "plugins": {
     "eth": { "interfaces": ["eth0"], "beacon": { "mode": "send", "intervalMs": 200 $3 },
              "discoveredPeers": { "policy": "$2" } },
-    "switch": { "authorizedPasswords": [{ "password": "pw", "login": "lan" }],
+    "switch": { "authorizedPasswords": $authorized,
                 "timers": { "keepaliveMs": $SW_KEEPALIVE_MS, "handshakeRetryMs": $SW_RETRY_MS,
                             "unresponsiveMs": $SW_UNRESPONSIVE_MS, "goneMs": $SW_GONE_MS } }
   }
@@ -56,16 +58,18 @@ for n in "${nodes[@]}"; do
 done
 sw_stop_all
 
-# requirePassword: c beacons without the password, so neither side may peer with it.
+# requirePassword: c knows no password at all. Its initiations carry the all-zero psk and
+# are refused by a's and b's policy; theirs name login "lan", which c does not authorize.
 with_password=', "password": "pw", "login": "lan"'
 eth_node a requirePassword "$with_password"
 eth_node b requirePassword "$with_password"
-eth_node c requirePassword ''
+eth_node c requirePassword '' '[]'
 for n in "${nodes[@]}"; do sw_start "$n"; done
 mh_wait_for 20 "a and b to peer" sw_established_with a "${key[b]}"
 mh_wait_for 20 "b and a to peer" sw_established_with b "${key[a]}"
-# c's initiations (all-zero psk) are refused by the policy; give it several beacon rounds.
+# Several beacon rounds: c refuses a's initiations, a refuses c's.
 mh_wait_for 20 "a to refuse c by policy" sw_dropped_at_least a policy_rejected 1
+mh_wait_for 20 "c to refuse the unknown login" sw_dropped_at_least c unknown_login 1
 for n in a b; do
   if sw_established_with "$n" "${key[c]}"; then mh_fail "$n peered with c, which has no password"; fi
 done
