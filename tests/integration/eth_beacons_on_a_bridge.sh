@@ -20,17 +20,8 @@ mh_expect_in "$MH_TMP/check.err" 'plugins.eth.interfaces[1]: expected an interfa
 mh_expect_in "$MH_TMP/check.err" 'plugins.eth.beacon.mode: expected 0, 1, 2, "off", "accept" or "send", got 3'
 
 # One bridge in namespace "lan", a veth from each node's namespace into it.
-ip netns add lan
-ip -n lan link add br0 type bridge
-ip -n lan link set br0 up
 nodes=(a b c)
-for n in "${nodes[@]}"; do
-  ip netns add "$n"
-  ip -n "$n" link set lo up
-  ip -n "$n" link add eth0 type veth peer name "port-$n" netns lan
-  ip -n lan link set dev "port-$n" master br0 up
-  ip -n "$n" link set eth0 up
-done
+mh_make_bridge "${nodes[@]}"
 # c also has a pair whose MTU cannot carry meshhost.
 ip -n c link add small0 mtu 1000 type veth peer name small1 mtu 1000
 ip -n c link set small0 up

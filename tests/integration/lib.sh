@@ -107,6 +107,23 @@ mh_start_node_in() {
   MH_PIDS+=("$MH_PID")
 }
 
+# mh_make_bridge NODE...: a namespace "lan" holding bridge br0 and, for each NODE, a
+# namespace of that name whose eth0 (up, IPv6 without DAD) is a port of br0.
+mh_make_bridge() {
+  ip netns add lan
+  ip -n lan link add br0 type bridge
+  ip -n lan link set br0 up
+  local n
+  for n in "$@"; do
+    ip netns add "$n"
+    ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+    ip -n "$n" link set lo up
+    ip -n "$n" link add eth0 type veth peer name "port-$n" netns lan
+    ip -n lan link set dev "port-$n" master br0 up
+    ip -n "$n" link set eth0 up
+  done
+}
+
 # mh_wait_exit PID SECONDS: waits for PID (a child of this shell) to exit; sets MH_STATUS.
 mh_wait_exit() {
   local pid=$1 seconds=$2

@@ -11,17 +11,8 @@ source "$(dirname "$0")/lib.sh"
 mh_enter_world "$@"
 source "$(dirname "$0")/switch_lib.sh"
 
-ip netns add lan
-ip -n lan link add br0 type bridge
-ip -n lan link set br0 up
 nodes=(a b c)
-for n in "${nodes[@]}"; do
-  ip netns add "$n"
-  ip -n "$n" link set lo up
-  ip -n "$n" link add eth0 type veth peer name "port-$n" netns lan
-  ip -n lan link set dev "port-$n" master br0 up
-  ip -n "$n" link set eth0 up
-done
+mh_make_bridge "${nodes[@]}"
 declare -A key
 for n in "${nodes[@]}"; do key[$n]=$(sw_identity "$n"); done
 

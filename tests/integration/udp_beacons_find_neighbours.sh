@@ -19,20 +19,12 @@ mh_expect_in "$MH_TMP/check.err" 'plugins.udp.bind[1]: expected "host:port" with
 mh_expect_in "$MH_TMP/check.err" 'plugins.udp.beacon.mode: expected 0, 1, 2, "off", "accept" or "send", got 3'
 
 # One bridge in namespace "lan", a veth from each node's namespace into it.
-ip netns add lan
-ip -n lan link add br0 type bridge
-ip -n lan link set br0 up
 nodes=(a b c)
+mh_make_bridge "${nodes[@]}"
 for i in 0 1 2; do
   n=${nodes[$i]}
-  ip netns add "$n"
-  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-  ip -n "$n" link set lo up
-  ip -n "$n" link add eth0 type veth peer name "port-$n" netns lan
-  ip -n lan link set dev "port-$n" master br0 up
   ip -n "$n" addr add "192.0.2.$((i + 1))/24" dev eth0
   ip -n "$n" addr add "fd00::$((i + 1))/64" dev eth0 nodad
-  ip -n "$n" link set eth0 up
 done
 
 modes=(send send off)
