@@ -1,8 +1,9 @@
-// Tests that the plugin-test fakes (FakeLoop, FakeHost, LoopbackLink) behave as their
+// Tests that the plugin-test fakes (FakeLoop, FakeHost, LoopbackLink, FakeMeshNetwork) behave as their
 // headers promise; plugin tests build on these promises.
 #include <meshhost/keys.hpp>
 #include <meshhost/testing/fake_host.hpp>
 #include <meshhost/testing/fake_loop.hpp>
+#include <meshhost/testing/fake_mesh.hpp>
 #include <meshhost/testing/loopback_link.hpp>
 
 #include <doctest/doctest.h>
@@ -610,4 +611,90 @@ TEST_CASE("LoopbackLink: found through a FakeHost like any link driver") {
   CHECK(observer.down.size() == 1);
   CHECK(a.discovered_peer_policy() == mh::DiscoveredPeerPolicy::accept_any);
   CHECK_FALSE(a.allows(key));
+}
+
+namespace {
+
+using mh::testing::FakeMeshNetwork;
+
+struct MeshRecorder final : mh::MeshReceiver, mh::NeighbourObserver {
+  std::vector<mh::MeshInfo> received;
+  std::vector<std::string> payloads;
+  std::vector<mh::MeshError> errors;
+  std::vector<std::pair<mh::NeighbourId, std::uint32_t>> up;
+  std::vector<mh::NeighbourId> down;
+
+  void on_mesh_receive(const mh::MeshInfo* infos, mh::Packet* const* packets, std::size_t count) noexcept override {
+    for (std::size_t i = 0; i < count; ++i) {
+      received.push_back(infos[i]);
+      payloads.emplace_back(reinterpret_cast<const char*>(packets[i]->data()), packets[i]->length);
+      packets[i]->release();
+    }
+  }
+  void on_mesh_error(const mh::MeshError& error) noexcept override { errors.push_back(error); }
+  void on_neighbour_up(mh::NeighbourId id, const mh::PublicKey&, std::uint32_t cost) noexcept override {
+    up.emplace_back(id, cost);
+  }
+  void on_neighbour_cost(mh::NeighbourId, std::uint32_t) noexcept override {}
+  void on_neighbour_down(mh::NeighbourId id) noexcept override { down.push_back(id); }
+};
+
+mh::Packet* mesh_packet(mh::Mesh& mesh, const std::string& payload) {
+  mh::Packet* p = mesh.pool()->acquire();
+  std::memcpy(p->append(static_cast<std::uint32_t>(payload.size())), payload.data(), payload.size());
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("FakeMeshNetwork: forwards by FIB hop by hop, reports no route and hop limit to the source") {
+  const mh::KeyPair ka = mh::generate_node_key(), kb = mh::generate_node_key(), kc = mh::generate_node_key();
+  FakeMeshNetwork net;
+  auto& a = net.add_node(ka.pub, ka.addr);
+  auto& b = net.add_node(kb.pub, kb.addr);
+  auto& c = net.add_node(kc.pub, kc.addr);
+  MeshRecorder ra, rc;
+  a.set_neighbour_observer(&ra);
+  net.connect(a, b, 10);
+  net.connect(b, c, 20);
+  REQUIRE(ra.up.size() == 1);
+  CHECK(ra.up[0].second == 10);
+  REQUIRE(a.register_protocol(0x8001, &ra).ok());
+  REQUIRE(c.register_protocol(0x8001, &rc).ok());
+  CHECK(c.register_protocol(0x8001, &ra).code == mh::StatusCode::already_exists);
+
+  mh::MeshSend send;
+  send.destination = c.address();
+  send.protocol = 0x8001;
+  mh::Packet* p = mesh_packet(a, "hello");
+  CHECK(a.send(&send, &p, 1) == 0);  // no route yet
+  net.deliver();
+  REQUIRE(ra.errors.size() == 1);
+  CHECK(ra.errors[0].kind == mh::MeshError::Kind::no_route);
+
+  REQUIRE(a.set_route(c.address(), a.neighbour_id(b)).ok());
+  REQUIRE(b.set_route(c.address(), b.neighbour_id(c)).ok());
+  p = mesh_packet(a, "hello");
+  CHECK(a.send(&send, &p, 1) == 1);
+  CHECK(net.deliver() == 2);
+  REQUIRE(rc.payloads.size() == 1);
+  CHECK(rc.payloads[0] == "hello");
+  CHECK(std::memcmp(rc.received[0].source.bytes, a.address().bytes, 16) == 0);
+  CHECK(rc.received[0].from == c.neighbour_id(b));
+  CHECK(rc.received[0].hop_limit == mh::kDefaultHopLimit - 1);
+  CHECK(b.stats.forwarded == 1);
+
+  send.hop_limit = 1;
+  p = mesh_packet(a, "short");
+  CHECK(a.send(&send, &p, 1) == 1);
+  net.deliver();
+  CHECK(b.stats.hop_limit_exceeded == 1);
+  REQUIRE(ra.errors.size() == 2);
+  CHECK(ra.errors[1].kind == mh::MeshError::Kind::hop_limit_exceeded);
+  CHECK(std::memcmp(ra.errors[1].reporter.bytes, b.address().bytes, 16) == 0);
+
+  net.disconnect(a, b);
+  REQUIRE(ra.down.size() == 1);
+  CHECK(a.set_route(c.address(), ra.up[0].first).code == mh::StatusCode::invalid_argument);
+  a.set_neighbour_observer(nullptr);
 }
