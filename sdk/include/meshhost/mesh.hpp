@@ -82,6 +82,8 @@ class MeshReceiver {
  public:
   // Takes ownership of packets[0..count); infos[i] describes packets[i]; each packet's data
   // is the payload (the mesh header is consumed). Both arrays are borrowed for this call.
+  // A packet may belong to a link's pool, which goes away with the link: pass it on or
+  // release it before returning to the loop; never queue it.
   virtual void on_mesh_receive(const MeshInfo* infos, Packet* const* packets, std::size_t count) noexcept = 0;
   // A packet this node sent with this protocol was stopped on the way (rate-limited at
   // the reporting node; a report may be lost or forged, so it is a hint).

@@ -35,7 +35,8 @@ struct SessionError {
 class SessionReceiver {
  public:
   // Takes ownership of packets[0..count), all from `from` (borrowed for this call); each
-  // packet's data is the plaintext payload.
+  // packet's data is the plaintext payload. As with MeshReceiver, pass each packet on or
+  // release it before returning to the loop; never queue it.
   virtual void on_session_receive(const SessionPeer& from, Packet* const* packets, std::size_t count) noexcept = 0;
   // Packets this node sent with this protocol could not be delivered (see SessionError).
   virtual void on_session_error(const SessionError& error) noexcept = 0;
