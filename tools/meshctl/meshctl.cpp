@@ -2,11 +2,14 @@
 // people (tables) or for scripts (--json).
 #include "admin_client.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <iomanip>
 #include <iostream>
+#include <stdexcept>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -20,6 +23,12 @@ int usage(std::ostream& out, int code) {
          "  status                 identity, address, uptime, plugins and their state\n"
          "  plugins                every plugin found, enabled or not, and why any cannot load\n"
          "  peers                  neighbours: state, link, endpoint, RTT, loss, cost, bytes (switch.peers)\n"
+         "  routes                 routes the router knows; the selected one per destination is marked (router.routes)\n"
+         "  sessions               end-to-end sessions: state, role, age, traffic (session.list)\n"
+         "  ping ADDRESS [-c N] [-i MS] [-s BYTES]\n"
+         "                         echo requests over the mesh's control messages (switch.ping)\n"
+         "  traceroute ADDRESS [-m HOPS]\n"
+         "                         the nodes on the way, by hop limit (switch.traceroute)\n"
          "  methods                every admin method the node answers\n"
          "  metrics                every metric, as JSON\n"
          "  reload                 re-read the config and reconfigure plugins (as SIGHUP)\n"
@@ -108,6 +117,133 @@ void print_plugins(const nlohmann::json& plugins) {
   print_table({"PLUGIN", "VERSION", "KIND", "STATE", "SERVICES", "FILE"}, rows);
 }
 
+
+void print_routes(const nlohmann::json& routes) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : routes) {
+    rows.push_back({r.value("selected", false) ? "*" : " ", text(r["address"]), text(r["nextHop"]), text(r["metric"]),
+                    text(r["seqno"]), r.value("feasible", false) ? "yes" : "no", fixed(r["ageSeconds"], 1)});
+  }
+  if (rows.empty()) {
+    std::cout << "no routes\n";
+    return;
+  }
+  print_table({"SEL", "ADDRESS", "NEXT_HOP", "METRIC", "SEQNO", "FEASIBLE", "AGE_S"}, rows);
+}
+
+void print_sessions(const nlohmann::json& sessions) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& s : sessions) {
+    rows.push_back({text(s["address"]), text(s["state"]), text(s["role"]), fixed(s["ageSeconds"], 1),
+                    fixed(s["idleSeconds"], 1), text(s["packetsIn"]), text(s["packetsOut"]), text(s["bytesIn"]),
+                    text(s["bytesOut"]), text(s["queued"])});
+  }
+  if (rows.empty()) {
+    std::cout << "no sessions\n";
+    return;
+  }
+  print_table({"ADDRESS", "STATE", "ROLE", "AGE_S", "IDLE_S", "PKTS_IN", "PKTS_OUT", "BYTES_IN", "BYTES_OUT", "QUEUED"},
+              rows);
+}
+
+// Polls switch.probe until the probe is done, printing ping replies and errors as they
+// arrive. Returns 0 when at least one reply came back.
+// A probe the node never finishes must not hang meshctl: give up after what the probe's own
+// parameters allow, plus slack.
+std::chrono::steady_clock::time_point probe_deadline(const nlohmann::json& params) {
+  const long count = params.value("count", 4L), interval_ms = params.value("intervalMs", 1000L),
+             timeout_ms = params.value("timeoutMs", 2000L);
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(count * interval_ms + timeout_ms + 5000);
+}
+
+void check_deadline(std::chrono::steady_clock::time_point deadline) {
+  if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("the node did not finish the probe in time");
+}
+
+int follow_ping(mh::meshctl::AdminClient& client, long probe, const std::string& address, bool as_json,
+                std::chrono::steady_clock::time_point deadline) {
+  std::size_t printed_replies = 0, printed_errors = 0;
+  nlohmann::json state;
+  for (;;) {
+    check_deadline(deadline);
+    state = client.call("switch.probe", {{"probe", probe}});
+    if (!as_json) {
+      const auto& replies = state["replies"];
+      for (; printed_replies < replies.size(); ++printed_replies) {
+        const auto& r = replies[printed_replies];
+        std::cout << "reply from " << text(r["from"]) << ": seq=" << text(r["seq"]) << " hop_limit="
+                  << text(r["hopLimit"]) << " time=" << fixed(r["rttMs"], 3) << " ms\n";
+      }
+      const auto& errors = state["errors"];
+      for (; printed_errors < errors.size(); ++printed_errors) {
+        const auto& e = errors[printed_errors];
+        std::cout << "from " << text(e["from"]) << ": seq=" << text(e["seq"]) << " " << text(e["kind"]) << "\n";
+      }
+    }
+    if (state.value("done", false)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::size_t sent = state.value("sent", std::size_t{0});
+  const std::size_t received = state["replies"].size();
+  if (as_json) {
+    std::cout << state.dump(2) << "\n";
+  } else {
+    std::cout << "--- " << address << " ping statistics ---\n"
+              << sent << " sent, " << received << " received, "
+              << (sent == 0 ? 0 : (sent - std::min(sent, received)) * 100 / sent) << "% loss\n";
+  }
+  return received > 0 ? 0 : 1;
+}
+
+int follow_traceroute(mh::meshctl::AdminClient& client, long probe, const std::string& address, bool as_json,
+                      std::chrono::steady_clock::time_point deadline) {
+  nlohmann::json state;
+  for (;;) {
+    check_deadline(deadline);
+    state = client.call("switch.probe", {{"probe", probe}});
+    if (state.value("done", false)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (as_json) {
+    std::cout << state.dump(2) << "\n";
+  } else {
+    std::cout << "traceroute to " << address << "\n";
+    for (const auto& h : state["hops"]) {
+      if (h.value("timeout", false))
+        std::cout << std::setw(3) << text(h["hop"]) << "  *\n";
+      else
+        std::cout << std::setw(3) << text(h["hop"]) << "  " << text(h["address"]) << "  " << fixed(h["rttMs"], 3)
+                  << " ms\n";
+    }
+    if (!state.value("reached", false)) std::cout << "destination not reached\n";
+  }
+  return state.value("reached", false) ? 0 : 1;
+}
+
+// ping/traceroute options after the address: -c N, -i MS, -s BYTES, -m HOPS.
+bool parse_probe_args(const std::vector<std::string>& args, nlohmann::json& params) {
+  if (args.size() < 2) return false;
+  params["address"] = args[1];
+  for (std::size_t i = 2; i < args.size(); i += 2) {
+    if (i + 1 >= args.size()) return false;
+    const std::string& flag = args[i];
+    long value = 0;
+    try {
+      std::size_t used = 0;
+      value = std::stol(args[i + 1], &used);
+      if (used != args[i + 1].size()) return false;
+    } catch (const std::exception&) {
+      return false;
+    }
+    if (args[0] == "ping" && flag == "-c") params["count"] = value;
+    else if (args[0] == "ping" && flag == "-i") params["intervalMs"] = value;
+    else if (args[0] == "ping" && flag == "-s") params["size"] = value;
+    else if (args[0] == "traceroute" && flag == "-m") params["maxHops"] = value;
+    else return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,6 +273,12 @@ int main(int argc, char** argv) {
   if (command == "status") method = "host.status";
   else if (command == "plugins") method = "host.plugins";
   else if (command == "peers") method = "switch.peers";
+  else if (command == "routes") method = "router.routes";
+  else if (command == "sessions") method = "session.list";
+  else if (command == "ping" || command == "traceroute") {
+    method = command == "ping" ? "switch.ping" : "switch.traceroute";
+    if (!parse_probe_args(args, params)) return usage(std::cerr, 2);
+  }
   else if (command == "methods") method = "host.methods";
   else if (command == "metrics") method = "host.metrics";
   else if (command == "reload") method = "host.reload";
@@ -155,11 +297,15 @@ int main(int argc, char** argv) {
     std::cerr << "meshctl: unknown command \"" << command << "\"\n";
     return usage(std::cerr, 2);
   }
-  if (command != "call" && args.size() != 1) return usage(std::cerr, 2);
+  if (command != "call" && command != "ping" && command != "traceroute" && args.size() != 1) return usage(std::cerr, 2);
 
   try {
     mh::meshctl::AdminClient client(socket);
     nlohmann::json result = client.call(method, params);
+    if (command == "ping")
+      return follow_ping(client, result.at("probe").get<long>(), args[1], as_json, probe_deadline(params));
+    if (command == "traceroute")
+      return follow_traceroute(client, result.at("probe").get<long>(), args[1], as_json, probe_deadline(params));
     if (as_json || command == "call" || command == "methods" || command == "metrics" || command == "reload")
       std::cout << result.dump(2) << "\n";
     else if (command == "status")
@@ -168,6 +314,10 @@ int main(int argc, char** argv) {
       print_plugins(result);
     else if (command == "peers")
       print_peers(result);
+    else if (command == "routes")
+      print_routes(result);
+    else if (command == "sessions")
+      print_sessions(result);
     return 0;
   } catch (const mh::meshctl::RpcError& e) {
     std::cerr << "meshctl: " << method << ": " << e.message << " (code " << e.code << ")\n";
