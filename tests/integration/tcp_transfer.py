@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""A TCP transfer that proves integrity: `serve ADDRESS PORT OUTFILE` accepts one
+connection and writes the SHA-256 of everything received (and its length) to OUTFILE;
+`send ADDRESS PORT MEGABYTES MARKER` sends that many MiB of pseudo-random data with MARKER
+repeated through it and prints the SHA-256 it sent. Both give up after 120 s."""
+import hashlib
+import random
+import socket
+import sys
+
+
+def serve(address, port, outfile):
+    srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((address, int(port)))
+    srv.listen(1)
+    srv.settimeout(120)
+    with open(outfile + ".ready", "w") as f:
+        f.write("ready\n")
+    conn, _ = srv.accept()
+    conn.settimeout(120)
+    digest, size = hashlib.sha256(), 0
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+    with open(outfile, "w") as f:
+        f.write(f"{digest.hexdigest()} {size}\n")
+
+
+def send(address, port, megabytes, marker):
+    rng = random.Random(1)
+    marker = marker.encode()
+    conn = socket.create_connection((address, int(port)), timeout=120)
+    digest, size = hashlib.sha256(), 0
+    for _ in range(int(megabytes) * 16):
+        block = bytearray(rng.randbytes(65536))
+        for at in range(0, len(block) - len(marker), 1024):  # the marker in every 1 KiB
+            block[at:at + len(marker)] = marker
+        conn.sendall(block)
+        digest.update(block)
+        size += len(block)
+    conn.shutdown(socket.SHUT_WR)
+    conn.recv(1)  # wait for the server to close: everything was read
+    print(f"{digest.hexdigest()} {size}")
+
+
+if __name__ == "__main__":
+    {"serve": serve, "send": send}[sys.argv[1]](*sys.argv[2:])
