@@ -37,7 +37,7 @@ Status UdpPlugin::init() noexcept {
 Status UdpPlugin::start() noexcept {
   try {
     for (const Endpoint& bind : config_.bind) {
-      auto link = std::make_unique<UdpLink>(host_, bind, &config_.common, this);
+      auto link = std::make_unique<UdpLink>(host_, bind, &config_.common, config_.fwmark, this);
       int error = 0;
       const Status s = link->open(&error);
       if (s.ok()) {

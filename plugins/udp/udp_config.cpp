@@ -139,9 +139,17 @@ std::optional<UdpConfig> parse_udp_config(Str text, ErrorSink* errors) {
       valid = parse_bind(value, errors, &config) && valid;
     } else if (key == "connectTo") {
       valid = parse_connect_to(value, errors, &config) && valid;
+    } else if (key == "fwmark") {
+      if (value.is_number_unsigned() && value.get<std::uint64_t>() <= 0xffffffffu) {
+        config.fwmark = value.get<std::uint32_t>();
+      } else {
+        report(errors, key, "an integer from 0 to 4294967295", link_common::describe_found(value));
+        valid = false;
+      }
     } else if (!link_common::is_link_driver_config_key(key)) {
       report(errors, key,
-             "one of \"bind\", \"connectTo\", \"beacon\", \"discoveredPeers\", \"hopEncryption\"", "an unknown key");
+             "one of \"bind\", \"connectTo\", \"fwmark\", \"beacon\", \"discoveredPeers\", \"hopEncryption\"",
+             "an unknown key");
       valid = false;
     }
   }
@@ -174,6 +182,8 @@ const char* const kConfigSchema = R"({
                   "additionalProperties": {"type": "object", "required": ["publicKey"], "properties": {
                     "publicKey": {"type": "string"}, "password": {"type": "string"},
                     "login": {"type": "string"}, "peerName": {"type": "string"}}}},
+    "fwmark": {"type": "integer", "minimum": 0, "maximum": 4294967295, "default": 0,
+               "description": "SO_MARK on every socket (0: none), for policy routing; needs CAP_NET_ADMIN"},
     "beacon": {"type": "object", "properties": {
       "mode": {"enum": [0, 1, 2, "off", "accept", "send"], "default": "off"},
       "intervalMs": {"type": "integer", "minimum": 100, "maximum": 3600000, "default": 5000},

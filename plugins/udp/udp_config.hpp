@@ -36,6 +36,9 @@ struct UdpConfig {
   std::vector<Endpoint> bind;
   bool bind_is_default = true;  // "bind" absent: a missing address family is not an error
   std::vector<ConnectTo> connect_to;
+  // SO_MARK on every socket (0: none), so policy routing can keep the mesh's own packets
+  // out of a tunnel the node routes through (DESIGN §6). Needs CAP_NET_ADMIN.
+  std::uint32_t fwmark = 0;
   link_common::LinkDriverConfig common;
   nlohmann::json source;  // the config as parsed, to tell an unchanged reload
 };

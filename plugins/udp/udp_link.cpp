@@ -56,12 +56,13 @@ const char* drop_reason_name(DropReason reason) noexcept {
 }
 
 UdpLink::UdpLink(Host* host, const Endpoint& bind, const link_common::LinkDriverConfig* config,
-                 UdpLinkEvents* events)
+                 std::uint32_t fwmark, UdpLinkEvents* events)
     : host_(host),
       bind_(bind),
       bound_(bind),
       family_(endpoint_family(bind).value_or(Family::ipv4)),
       config_(config),
+      fwmark_(fwmark),
       events_(events),
       pool_(kPoolPackets, kBufferSize, kHeadroom) {
   name_ = "udp/" + udp::format_endpoint(bind);
@@ -100,6 +101,9 @@ Status UdpLink::open(int* error_number) noexcept {
       return fail("setsockopt IPV6_MTU_DISCOVER");
     }
     if (::setsockopt(fd_, IPPROTO_IPV6, IPV6_DONTFRAG, &off, sizeof off) != 0) return fail("setsockopt IPV6_DONTFRAG");
+  }
+  if (fwmark_ != 0 && ::setsockopt(fd_, SOL_SOCKET, SO_MARK, &fwmark_, sizeof fwmark_) != 0) {
+    return fail("setsockopt SO_MARK (fwmark needs CAP_NET_ADMIN)");
   }
   // Best effort: the kernel caps these at net.core.[rw]mem_max.
   (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &kSocketBufferBytes, sizeof kSocketBufferBytes);

@@ -102,7 +102,8 @@ class UdpLink final : public Link, public FdHandler {
   static constexpr std::size_t kMaxBeaconTargets = 64;  // interfaces beaconed per interval
 
   // `config` and `events` are borrowed and outlive the link. Nothing opens until open().
-  UdpLink(Host* host, const Endpoint& bind, const link_common::LinkDriverConfig* config,
+  // `fwmark` (0: none) is set on the socket with SO_MARK.
+  UdpLink(Host* host, const Endpoint& bind, const link_common::LinkDriverConfig* config, std::uint32_t fwmark,
           UdpLinkEvents* events);
   ~UdpLink();
   UdpLink(const UdpLink&) = delete;
@@ -170,6 +171,7 @@ class UdpLink final : public Link, public FdHandler {
   Endpoint bound_;  // after bind(): the real port
   Family family_;
   const link_common::LinkDriverConfig* config_;
+  std::uint32_t fwmark_;
   UdpLinkEvents* events_;
   std::string name_;
   int fd_ = -1;

@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <memory>
@@ -394,4 +396,23 @@ TEST_CASE("frames that arrive before the switch sets a receiver are dropped and 
   REQUIRE(send(a.link(), b_at, transport_frame(50, 1)) == 1);
   REQUIRE(b.pump([&] { return b.counter("udp_drops_total", {{"link", b_link}, {"reason", "no_receiver"}}) == 1; }));
   CHECK(b.sw.frames.empty());
+}
+
+TEST_CASE("fwmark marks every socket, or start fails saying it needs CAP_NET_ADMIN") {
+  const std::string config = R"({"bind": ["127.0.0.1:0"], "fwmark": 51820})";
+  if (::geteuid() != 0) {
+    FakeHost host("udp");
+    mh::Plugin* plugin = nullptr;
+    REQUIRE(descriptor().create(&host, mh::Str::of(config), &plugin).ok());
+    const mh::Status started = plugin->start();
+    CHECK_FALSE(started.ok());
+    CHECK(std::string(started.message.data, started.message.size).find("CAP_NET_ADMIN") != std::string::npos);
+    descriptor().destroy(plugin);
+    return;
+  }
+  Node a(config);
+  int mark = 0;
+  socklen_t size = sizeof mark;
+  REQUIRE(::getsockopt(static_cast<mh::udp::UdpLink*>(a.link())->fd(), SOL_SOCKET, SO_MARK, &mark, &size) == 0);
+  CHECK(mark == 51820);
 }

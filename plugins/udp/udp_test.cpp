@@ -133,7 +133,8 @@ TEST_CASE("a cjdroute.conf-shaped config") {
       "[2001:db8::2]:9999": {"publicKey": ")" + key + R"("}
     },
     "beacon": {"mode": 2},
-    "hopEncryption": "headers"
+    "hopEncryption": "headers",
+    "fwmark": 51820
   })");
   REQUIRE(config);
   CHECK_FALSE(config->bind_is_default);
@@ -148,6 +149,7 @@ TEST_CASE("a cjdroute.conf-shaped config") {
   CHECK(config->connect_to[1].password.empty());
   CHECK(config->common.beacon.sends());
   CHECK(config->common.hop_encryption == mh::HopEncryption::headers);
+  CHECK(config->fwmark == 51820);
 }
 
 TEST_CASE("every problem with its path, what was expected and what was found") {
@@ -162,6 +164,7 @@ TEST_CASE("every problem with its path, what was expected and what was found") {
       "192.0.2.12:1": "not an object"
     },
     "hopEncryption": "none",
+    "fwmark": -1,
     "colour": 1
   })",
                      &lines));
@@ -169,12 +172,13 @@ TEST_CASE("every problem with its path, what was expected and what was found") {
       R"(bind[1]: expected "host:port" with a numeric IPv4 or [IPv6] address, got "1.2.3.4")",
       R"(bind[2]: expected "host:port" with a numeric IPv4 or [IPv6] address, got 7)",
       R"(bind[3]: expected each address once, got "0.0.0.0:11234" a second time)",
-      R"(colour: expected one of "bind", "connectTo", "beacon", "discoveredPeers", "hopEncryption", got an unknown key)",
+      R"(colour: expected one of "bind", "connectTo", "fwmark", "beacon", "discoveredPeers", "hopEncryption", got an unknown key)",
       R"(connectTo["192.0.2.10:1"].publicKey: expected the peer's public key, got nothing)",
       R"(connectTo["192.0.2.11:1"].pasword: expected one of "publicKey", "password", "login", "peerName", got an unknown key)",
       R"(connectTo["192.0.2.11:1"].publicKey: expected a public key (52 base32 characters and ".k"), got "abc")",
       R"(connectTo["192.0.2.12:1"]: expected an object like {"publicKey": "….k", "password": "…"}, got "not an object")",
       R"(connectTo["192.0.2.9"]: expected a key "host:port" with a numeric IPv4 or [IPv6] address and a port, got "192.0.2.9")",
+      R"(fwmark: expected an integer from 0 to 4294967295, got -1)",
   };
   // The shared keys report first (link_common), then the driver's own in key order.
   REQUIRE(lines.size() == expected.size() + 1);
