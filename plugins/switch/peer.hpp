@@ -101,6 +101,8 @@ struct Neighbour {
   Path* best = nullptr;
   PeerState state = PeerState::handshaking;
   std::uint32_t published_cost = kInfiniteCost;
+  // The switch's mh::NeighbourId while the neighbour is up (established); 0 otherwise.
+  std::uint32_t mesh_id = 0;
 };
 
 }  // namespace mh::sw

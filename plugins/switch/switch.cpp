@@ -4,10 +4,15 @@
 #include <meshhost/keys.hpp>
 
 #include <cstring>
+#include <ctime>
 
 namespace mh::sw {
 
 namespace {
+
+// Packets in the pool Mesh::pool() hands senders (and errors and echoes come from).
+constexpr std::uint32_t kMeshPoolPackets = 1024;
+constexpr std::uint32_t kMeshPoolBufferSize = 2048;
 
 constexpr const char* kProvided[] = {"switch"};
 constexpr const char* kRequired[] = {"link.*"};
@@ -24,7 +29,9 @@ const char kSchema[] = R"({
       "keepaliveMs": {"type": "integer"}, "handshakeRetryMs": {"type": "integer"},
       "unresponsiveMs": {"type": "integer"}, "goneMs": {"type": "integer"}}},
     "maxNeighbours": {"type": "integer"},
-    "handshakeLoadThreshold": {"type": "integer"}
+    "handshakeLoadThreshold": {"type": "integer"},
+    "maxRoutes": {"type": "integer", "minimum": 1, "maximum": 1048576},
+    "errorRatePerSecond": {"type": "integer", "minimum": 0, "maximum": 100000}
   }
 })";
 
@@ -59,6 +66,23 @@ constexpr DropReason kDropReasons[] = {
     {"no_session", &Stats::no_session},
 };
 
+// The mesh layer's drop reasons, in the same metric.
+struct MeshDropReason {
+  const char* name;
+  std::uint64_t MeshStats::*field;
+};
+constexpr MeshDropReason kMeshDropReasons[] = {
+    {"no_route", &MeshStats::no_route},
+    {"hop_limit_exceeded", &MeshStats::hop_limit_exceeded},
+    {"too_big", &MeshStats::too_big},
+    {"no_receiver", &MeshStats::no_receiver},
+    {"bad_mesh_header", &MeshStats::bad_mesh_header},
+    {"bad_control", &MeshStats::bad_control},
+    {"local_queue_full", &MeshStats::local_queue_full},
+    {"bad_send", &MeshStats::bad_send},
+    {"headers_not_allowed", &MeshStats::headers_not_allowed},
+};
+
 // Handshake events published as metrics: meshhost_switch_events_total{event=…}.
 constexpr DropReason kEvents[] = {
     {"initiations_sent", &Stats::initiations_sent},
@@ -71,10 +95,16 @@ constexpr DropReason kEvents[] = {
 }  // namespace
 
 SwitchPlugin::SwitchPlugin(Host* host, SwitchConfig config) noexcept
-    : host_(host), config_(std::move(config)), local_key_(host) {}
+    : host_(host), config_(std::move(config)), local_key_(host), own_address_(host->address()) {
+  service_.self = this;
+  probe_timer_handler_.self = this;
+}
 
 SwitchPlugin::~SwitchPlugin() {
+  for (std::size_t i = 0; i < queued_count_; ++i) queued_packets_[i]->release();
+  queued_count_ = 0;
   if (timer_ != nullptr) timer_->release();
+  if (probe_timer_ != nullptr) probe_timer_->release();
 }
 
 void SwitchPlugin::log(LogLevel level, const std::string& message) noexcept { host_->log(level, Str::of(message)); }
@@ -103,30 +133,63 @@ Status SwitchPlugin::init() noexcept {
     const std::int64_t wall_ns = static_cast<std::int64_t>(wall.tv_sec) * 1'000'000'000 + wall.tv_nsec;
     table_config.unix_time_offset_ns = wall_ns - static_cast<std::int64_t>(host_->loop()->now_ns());
     table_ = std::make_unique<PeerTable>(local_key_, std::move(table_config));
+    fib_ = std::make_unique<Fib>(config_.max_routes);
+    ids_ = std::make_unique<NeighbourIds>(config_.limits.max_neighbours);
+    pool_ = std::make_unique<FixedPacketPool>(kMeshPoolPackets, kMeshPoolBufferSize, kMeshHeadroom);
+    error_tokens_ = 2.0 * config_.error_rate_per_second;
+    error_tokens_ns_ = host_->loop()->now_ns();
 
     if (Status s = host_->provide("switch", &service_); !s.ok()) return s;
-    if (Status s = host_->register_admin_method("switch.peers", this); !s.ok()) return s;
+    const std::pair<const char*, Status (SwitchPlugin::*)(Str, StringSink*)> methods[] = {
+        {"switch.peers", &SwitchPlugin::admin_peers},         {"switch.routes", &SwitchPlugin::admin_routes},
+        {"switch.ping", &SwitchPlugin::admin_ping},           {"switch.traceroute", &SwitchPlugin::admin_traceroute},
+        {"switch.probe", &SwitchPlugin::admin_probe},
+    };
+    static_assert(std::size(methods) == std::tuple_size_v<decltype(admin_methods_)>);
+    for (std::size_t i = 0; i < std::size(methods); ++i) {
+      admin_methods_[i].self = this;
+      admin_methods_[i].fn = methods[i].second;
+      if (Status s = host_->register_admin_method(methods[i].first, &admin_methods_[i]); !s.ok()) return s;
+    }
     if (Status s = host_->loop()->create_timer(this, &timer_); !s.ok()) return s;
+    if (Status s = host_->loop()->create_timer(&probe_timer_handler_, &probe_timer_); !s.ok()) return s;
     frames_in_ = host_->counter("meshhost_switch_frames_in_total", "Frames the switch received from links", nullptr, 0);
     frames_out_ = host_->counter("meshhost_switch_frames_out_total", "Frames the switch handed to links", nullptr, 0);
     send_failed_ = host_->counter("meshhost_switch_send_failed_total",
                                   "Frames the switch could not send (no packet in the link's pool, or the link refused)",
                                   nullptr, 0);
-    data_unrouted_ = host_->counter("meshhost_switch_data_unrouted_total",
-                                    "Data frames from neighbours dropped: forwarding is not enabled yet", nullptr, 0);
     neighbours_established_ =
         host_->gauge("meshhost_switch_neighbours_established", "Neighbours with an established session", nullptr, 0);
+    routes_ = host_->gauge("meshhost_switch_routes", "Routes in the switch's FIB", nullptr, 0);
     for (const auto& reason : kDropReasons) {
       Label label{"reason", reason.name};
       Counter* counter = host_->counter("meshhost_switch_dropped_total", "Frames the switch dropped, by reason",
                                         &label, 1);
       if (counter != nullptr) drop_counters_.push_back({&(table_->stats().*reason.field), 0, counter});
     }
+    for (const auto& reason : kMeshDropReasons) {
+      Label label{"reason", reason.name};
+      Counter* counter = host_->counter("meshhost_switch_dropped_total", "Frames the switch dropped, by reason",
+                                        &label, 1);
+      if (counter != nullptr) drop_counters_.push_back({&(mesh_stats_.*reason.field), 0, counter});
+    }
     for (const auto& event : kEvents) {
       Label label{"event", event.name};
       Counter* counter = host_->counter("meshhost_switch_events_total", "Handshake events of the switch, by kind",
                                         &label, 1);
       if (counter != nullptr) drop_counters_.push_back({&(table_->stats().*event.field), 0, counter});
+    }
+    const std::pair<const char*, const std::uint64_t*> totals[] = {
+        {"meshhost_switch_forwarded_total", &mesh_stats_.forwarded},
+        {"meshhost_switch_delivered_total", &mesh_stats_.delivered},
+        {"meshhost_switch_errors_sent_total", &mesh_stats_.errors_sent},
+    };
+    const char* const help[] = {"Packets the switch forwarded to a next hop",
+                                "Packets the switch delivered to a local protocol",
+                                "Error reports (control protocol) the switch sent"};
+    for (std::size_t i = 0; i < std::size(totals); ++i) {
+      Counter* counter = host_->counter(totals[i].first, help[i], nullptr, 0);
+      if (counter != nullptr) drop_counters_.push_back({totals[i].second, 0, counter});
     }
     return Status::success();
   } catch (const std::exception&) {
@@ -154,17 +217,23 @@ Status SwitchPlugin::start() noexcept {
     return host_->fail(StatusCode::internal, "switch: out of memory");
   }
   if (drivers_.empty()) return host_->fail(StatusCode::unavailable, "switch: no link driver is running");
+  stopped_ = false;
   for (LinkDriver* driver : drivers_) driver->set_observer(this);  // replays links and configured peers
   reschedule();
   return Status::success();
 }
 
 void SwitchPlugin::stop() noexcept {
+  stopped_ = true;
   for (LinkDriver* driver : drivers_) driver->set_observer(nullptr);
   for (Link* link : links_) link->set_receiver(nullptr);
   drivers_.clear();
   links_.clear();
+  for (std::size_t i = 0; i < queued_count_; ++i) queued_packets_[i]->release();
+  queued_count_ = 0;
+  queued_error_count_ = 0;
   if (timer_ != nullptr) timer_->cancel();
+  if (probe_timer_ != nullptr) probe_timer_->cancel();
 }
 
 ReconfigureResult SwitchPlugin::reconfigure(Str config_json, ErrorSink* errors) noexcept {
@@ -176,10 +245,12 @@ ReconfigureResult SwitchPlugin::reconfigure(Str config_json, ErrorSink* errors) 
                              config->timers.unresponsive_ns == config_.timers.unresponsive_ns &&
                              config->timers.gone_ns == config_.timers.gone_ns &&
                              config->limits.max_neighbours == config_.limits.max_neighbours &&
-                             config->handshake_load_threshold == config_.handshake_load_threshold;
-    // New passwords apply to later initiations; sessions stay up.
+                             config->handshake_load_threshold == config_.handshake_load_threshold &&
+                             config->max_routes == config_.max_routes;
+    // New passwords apply to later initiations; sessions stay up. The error rate applies at once.
     table_->set_authorized_passwords(derive_passwords(*config));
     config_.authorized_passwords = config->authorized_passwords;
+    config_.error_rate_per_second = config->error_rate_per_second;
     return same_tuning ? ReconfigureResult::applied : ReconfigureResult::restart_required;
   } catch (const std::exception&) {
     errors->error("", "a config the switch can hold", "too little memory");
@@ -197,10 +268,6 @@ void SwitchPlugin::on_link_up(Link* link) noexcept {
   link->set_receiver(this);
   const std::string name(link->name().data, link->name().size);
   log(LogLevel::info, "link up: " + name);
-  // Frame type 0x05 is reserved but not written yet: such a link gets full encryption,
-  // which is safe, only slower than asked for.
-  if (link->hop_encryption() == HopEncryption::headers)
-    log(LogLevel::warn, "link " + name + ": hopEncryption \"headers\" is not implemented yet; using \"full\"");
 }
 
 void SwitchPlugin::on_link_down(Link* link) noexcept {
@@ -225,11 +292,17 @@ void SwitchPlugin::on_receive(Link* link, Packet* const* packets, std::size_t co
   for (std::size_t i = 0; i < count; ++i) {
     Packet* packet = packets[i];
     auto delivery = table_->receive(link, packet->endpoint, MutableByteView(packet->data(), packet->length), now, *this);
-    // Data for the switch is forwarded once the working-mesh issue lands; until then it is
-    // counted and dropped.
-    if (delivery) data_unrouted_->add(1);
-    packet->release();
+    if (!delivery) {
+      packet->release();
+      continue;
+    }
+    // The decrypted switch frame, in place: mesh header + payload.
+    packet->consume(static_cast<std::uint32_t>(delivery->payload.data() - packet->data()));
+    packet->length = static_cast<std::uint32_t>(delivery->payload.size());
+    on_mesh_packet(packet, delivery->from, now);
   }
+  flush_local();
+  flush_out();
   publish_counters();  // a node with no timer armed (no neighbours) still shows its drops
   reschedule();
 }
@@ -281,6 +354,25 @@ void SwitchPlugin::send_frame(Link* link, const Endpoint& to, ByteView frame) no
 }
 
 void SwitchPlugin::on_event(const PeerEvent& event) noexcept {
+  // The mesh's neighbour observer follows the table's neighbour states.
+  if (Neighbour* n = table_->find(event.key)) {
+    switch (event.kind) {
+      case PeerEvent::Kind::established:
+        if (n->mesh_id == kNoNeighbour) neighbour_up(*n, event.cost);
+        break;
+      case PeerEvent::Kind::cost_changed:
+      case PeerEvent::Kind::best_path_changed:
+        if (NeighbourIds::Entry* e = ids_->find(n->mesh_id); e != nullptr && event.cost != e->cost) {
+          e->cost = event.cost;
+          if (observer_ != nullptr) observer_->on_neighbour_cost(n->mesh_id, event.cost);
+        }
+        break;
+      case PeerEvent::Kind::unresponsive:
+      case PeerEvent::Kind::gone:
+        if (n->mesh_id != kNoNeighbour) neighbour_down(*n);
+        break;
+    }
+  }
   if (event.kind == PeerEvent::Kind::cost_changed || event.kind == PeerEvent::Kind::best_path_changed) return;
   std::string where;
   if (event.link != nullptr) {

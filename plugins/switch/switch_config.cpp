@@ -1,6 +1,7 @@
 // Reading the switch's config object.
 #include "switch_config.hpp"
 
+#include "fib.hpp"
 #include "frames.hpp"
 
 #include <link_driver_config.hpp>
@@ -49,10 +50,12 @@ std::optional<SwitchConfig> parse_switch_config(Str config_json, ErrorSink* erro
   SwitchConfig config;
   bool valid = true;
   static const std::set<std::string> kKeys = {"authorizedPasswords", "timers", "maxNeighbours",
-                                              "handshakeLoadThreshold"};
+                                              "handshakeLoadThreshold", "maxRoutes", "errorRatePerSecond"};
   for (const auto& [key, value] : root.items()) {
     if (!kKeys.count(key)) {
-      report(errors, key, "authorizedPasswords, timers, maxNeighbours or handshakeLoadThreshold", "an unknown key");
+      report(errors, key,
+             "authorizedPasswords, timers, maxNeighbours, handshakeLoadThreshold, maxRoutes or errorRatePerSecond",
+             "an unknown key");
       valid = false;
     }
   }
@@ -138,6 +141,24 @@ std::optional<SwitchConfig> parse_switch_config(Str config_json, ErrorSink* erro
       valid = false;
     } else {
       config.handshake_load_threshold = it->get<std::uint32_t>();
+    }
+  }
+  if (auto it = root.find("maxRoutes"); it != root.end()) {
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0 || it->get<std::uint64_t>() > Fib::kMaxCapacity) {
+      report(errors, "maxRoutes", "a number between 1 and " + std::to_string(Fib::kMaxCapacity),
+             link_common::describe_found(*it));
+      valid = false;
+    } else {
+      config.max_routes = it->get<std::uint32_t>();
+    }
+  }
+  if (auto it = root.find("errorRatePerSecond"); it != root.end()) {
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() > 100'000) {
+      report(errors, "errorRatePerSecond", "error reports per second between 0 and 100000",
+             link_common::describe_found(*it));
+      valid = false;
+    } else {
+      config.error_rate_per_second = it->get<std::uint32_t>();
     }
   }
   if (!valid) return std::nullopt;

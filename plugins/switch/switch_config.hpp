@@ -22,6 +22,11 @@ struct SwitchConfig {
   Timers timers;
   Limits limits;
   std::uint32_t handshake_load_threshold = 200;
+  // The FIB's capacity (routes the router may install).
+  std::uint32_t max_routes = 4096;
+  // Error reports this node sends per second (control protocol), after a burst of twice
+  // as many; 0 sends none.
+  std::uint32_t error_rate_per_second = 10;
 };
 
 // Parses and checks the plugin's config object; every problem goes to `errors` with its

@@ -1,0 +1,435 @@
+// The switch plugin as the mesh layer: three switches on FakeHosts sharing one FakeLoop,
+// joined in a chain 1 — 2 — 3 by LoopbackLinks, forwarding what plugins send through
+// mh::Mesh, reporting errors back to the source, and answering ping and traceroute.
+#include "switch.hpp"
+
+#include <meshhost/keys.hpp>
+#include <meshhost/mesh.hpp>
+#include <meshhost/testing/fake_host.hpp>
+#include <meshhost/testing/fake_loop.hpp>
+#include <meshhost/testing/loopback_link.hpp>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace mh;
+using mh::testing::FakeHost;
+using mh::testing::FakeLoop;
+using mh::testing::LoopbackLink;
+
+namespace {
+
+constexpr std::uint64_t kMs = 1'000'000;
+constexpr std::uint16_t kTestProtocol = 0x8001;
+
+struct Receiver final : MeshReceiver {
+  std::vector<MeshInfo> infos;
+  std::vector<std::string> payloads;
+  std::vector<MeshError> errors;
+  std::size_t batches = 0;
+  void on_mesh_receive(const MeshInfo* i, Packet* const* packets, std::size_t count) noexcept override {
+    ++batches;
+    for (std::size_t k = 0; k < count; ++k) {
+      infos.push_back(i[k]);
+      payloads.emplace_back(reinterpret_cast<const char*>(packets[k]->data()), packets[k]->length);
+      packets[k]->release();
+    }
+  }
+  void on_mesh_error(const MeshError& e) noexcept override { errors.push_back(e); }
+};
+
+struct Observer final : NeighbourObserver {
+  struct Up {
+    NeighbourId id;
+    PublicKey key;
+    std::uint32_t cost;
+  };
+  std::vector<Up> ups;
+  std::vector<NeighbourId> downs;
+  std::vector<std::pair<NeighbourId, std::uint32_t>> costs;
+  void on_neighbour_up(NeighbourId id, const PublicKey& key, std::uint32_t cost) noexcept override {
+    ups.push_back({id, key, cost});
+  }
+  void on_neighbour_cost(NeighbourId id, std::uint32_t cost) noexcept override { costs.emplace_back(id, cost); }
+  void on_neighbour_down(NeighbourId id) noexcept override { downs.push_back(id); }
+  // The id of the neighbour with `key` that is up now (kNoNeighbour if none).
+  NeighbourId id_of(const PublicKey& key) const {
+    NeighbourId found = kNoNeighbour;
+    for (const auto& u : ups)
+      if (std::memcmp(u.key.bytes, key.bytes, kPublicKeySize) == 0) found = u.id;
+    for (NeighbourId d : downs)
+      if (d == found) found = kNoNeighbour;
+    return found;
+  }
+};
+
+struct Node {
+  explicit Node(FakeLoop& loop) : host("switch", &loop) {}
+  ~Node() {
+    if (plugin != nullptr) {
+      if (mesh != nullptr) mesh->set_neighbour_observer(nullptr);
+      plugin->stop();
+      meshhost_plugin_v1()->destroy(plugin);
+    }
+  }
+  void start(const std::string& config = "{}") {
+    REQUIRE(meshhost_plugin_v1()->create(&host, Str::of(config), &plugin).ok());
+    REQUIRE(plugin->start().ok());
+    Service* service = host.service("switch");
+    REQUIRE(service != nullptr);
+    mesh = static_cast<Mesh*>(service->query(kMeshInterface));
+    REQUIRE(mesh != nullptr);
+    mesh->set_neighbour_observer(&observer);
+    REQUIRE(mesh->register_protocol(kTestProtocol, &receiver).ok());
+  }
+  Address address() const { return host.address(); }
+  std::uint64_t counter(const std::string& name, const FakeHost::Labels& labels = {}) const {
+    return host.counter_value(name, labels).value_or(0);
+  }
+
+  FakeHost host;
+  Plugin* plugin = nullptr;
+  Mesh* mesh = nullptr;
+  Observer observer;
+  Receiver receiver;
+};
+
+// 1 —a— 2 —b— 3. Node 1 configures node 2 as its peer, node 2 configures node 3.
+struct Chain {
+  explicit Chain(LoopbackLink::Options a_options = {}, LoopbackLink::Options b_options = {})
+      : a1(loop, "a1", a_options), a2(loop, "a2", a_options), b2(loop, "b2", b_options), b3(loop, "b3", b_options) {
+    LoopbackLink::connect(a1, a2);
+    LoopbackLink::connect(b2, b3);
+    n1.host.add_service("link.a", &a1);
+    n2.host.add_service("link.a", &a2);
+    n2.host.add_service("link.b", &b2);
+    n3.host.add_service("link.b", &b3);
+    a1.add_peer_hint(n2.host.public_key());
+    b2.add_peer_hint(n3.host.public_key());
+    n1.start();
+    n2.start();
+    n3.start();
+    run(500 * kMs);
+    REQUIRE(n1.observer.id_of(n2.host.public_key()) != kNoNeighbour);
+    REQUIRE(n2.observer.id_of(n1.host.public_key()) != kNoNeighbour);
+    REQUIRE(n2.observer.id_of(n3.host.public_key()) != kNoNeighbour);
+    REQUIRE(n3.observer.id_of(n2.host.public_key()) != kNoNeighbour);
+  }
+  // Installs routes both ways along the chain.
+  void route_all() {
+    REQUIRE(n1.mesh->set_route(n3.address(), n1.observer.id_of(n2.host.public_key())).ok());
+    REQUIRE(n1.mesh->set_route(n2.address(), n1.observer.id_of(n2.host.public_key())).ok());
+    REQUIRE(n2.mesh->set_route(n3.address(), n2.observer.id_of(n3.host.public_key())).ok());
+    REQUIRE(n2.mesh->set_route(n1.address(), n2.observer.id_of(n1.host.public_key())).ok());
+    REQUIRE(n3.mesh->set_route(n1.address(), n3.observer.id_of(n2.host.public_key())).ok());
+    REQUIRE(n3.mesh->set_route(n2.address(), n3.observer.id_of(n2.host.public_key())).ok());
+  }
+  // Moves packets and time: every posted task, then 1 ms, until `duration` passed.
+  void run(std::uint64_t duration_ns) {
+    const std::uint64_t end = loop.now_ns() + duration_ns;
+    while (loop.now_ns() < end) {
+      loop.run_pending();
+      loop.advance(1 * kMs);
+    }
+    loop.run_pending();
+  }
+  std::size_t send(Node& from, const Address& to, const std::string& payload, std::uint8_t hop_limit = kDefaultHopLimit,
+                   std::uint16_t protocol = kTestProtocol) {
+    Packet* p = from.mesh->pool()->acquire();
+    REQUIRE(p != nullptr);
+    CHECK(p->headroom() >= kMeshHeadroom);
+    std::memcpy(p->append(static_cast<std::uint32_t>(payload.size())), payload.data(), payload.size());
+    MeshSend s;
+    s.destination = to;
+    s.protocol = protocol;
+    s.hop_limit = hop_limit;
+    return from.mesh->send(&s, &p, 1);
+  }
+  nlohmann::json admin(Node& node, const std::string& method, const std::string& params) {
+    auto [status, text] = node.host.call_admin(method, params);
+    INFO(method << " " << params << ": " << std::string(status.message.data, status.message.size));
+    REQUIRE(status.ok());
+    return nlohmann::json::parse(text);
+  }
+
+  FakeLoop loop;
+  Node n1{loop}, n2{loop}, n3{loop};
+  LoopbackLink a1, a2, b2, b3;
+};
+
+bool same(const Address& a, const Address& b) { return std::memcmp(a.bytes, b.bytes, kAddressSize) == 0; }
+
+}  // namespace
+
+TEST_CASE("a packet from node 1 reaches node 3's receiver through node 2") {
+  Chain c;
+  c.route_all();
+  CHECK(c.send(c.n1, c.n3.address(), "hello three") == 1);
+  c.run(10 * kMs);
+  REQUIRE(c.n3.receiver.payloads.size() == 1);
+  CHECK(c.n3.receiver.payloads[0] == "hello three");
+  const MeshInfo& info = c.n3.receiver.infos[0];
+  CHECK(same(info.source, c.n1.address()));
+  CHECK(same(info.destination, c.n3.address()));
+  CHECK(info.protocol == kTestProtocol);
+  CHECK(info.hop_limit == kDefaultHopLimit - 1);  // node 2 took one
+  CHECK(info.from == c.n3.observer.id_of(c.n2.host.public_key()));
+  CHECK(c.n2.receiver.payloads.empty());
+  CHECK(c.n2.counter("meshhost_switch_forwarded_total") == 1);
+  CHECK(c.n3.counter("meshhost_switch_delivered_total") == 1);
+}
+
+TEST_CASE("a batch of packets arrives as one batch and nothing leaks from the pools") {
+  Chain c;
+  c.route_all();
+  Packet* packets[10];
+  MeshSend sends[10];
+  for (int i = 0; i < 10; ++i) {
+    packets[i] = c.n1.mesh->pool()->acquire();
+    const std::string text = "packet " + std::to_string(i);
+    std::memcpy(packets[i]->append(static_cast<std::uint32_t>(text.size())), text.data(), text.size());
+    sends[i].destination = c.n3.address();
+    sends[i].protocol = kTestProtocol;
+  }
+  CHECK(c.n1.mesh->send(sends, packets, 10) == 10);
+  c.run(10 * kMs);
+  REQUIRE(c.n3.receiver.payloads.size() == 10);
+  CHECK(c.n3.receiver.payloads[9] == "packet 9");
+  CHECK(c.n3.receiver.batches == 1);
+  CHECK(c.a1.fixed_pool().in_use() == 0);
+  CHECK(c.a2.fixed_pool().in_use() == 0);
+  CHECK(c.b3.fixed_pool().in_use() == 0);
+}
+
+TEST_CASE("hop limit exceeded on the way is reported to the sender's receiver") {
+  Chain c;
+  c.route_all();
+  CHECK(c.send(c.n1, c.n3.address(), "short lived", 1) == 1);
+  c.run(10 * kMs);
+  CHECK(c.n3.receiver.payloads.empty());
+  REQUIRE(c.n1.receiver.errors.size() == 1);
+  const MeshError& e = c.n1.receiver.errors[0];
+  CHECK(e.kind == MeshError::Kind::hop_limit_exceeded);
+  CHECK(same(e.reporter, c.n2.address()));
+  CHECK(same(e.destination, c.n3.address()));
+  CHECK(e.protocol == kTestProtocol);
+  CHECK(c.n2.counter("meshhost_switch_dropped_total", {{"reason", "hop_limit_exceeded"}}) == 1);
+  CHECK(c.n2.counter("meshhost_switch_errors_sent_total") == 1);
+}
+
+TEST_CASE("no route on the way is reported by the node that had none; locally at once") {
+  Chain c;
+  c.route_all();
+  c.n2.mesh->remove_route(c.n3.address());
+  CHECK(c.send(c.n1, c.n3.address(), "lost") == 1);
+  c.run(10 * kMs);
+  REQUIRE(c.n1.receiver.errors.size() == 1);
+  CHECK(c.n1.receiver.errors[0].kind == MeshError::Kind::no_route);
+  CHECK(same(c.n1.receiver.errors[0].reporter, c.n2.address()));
+  CHECK(c.n2.counter("meshhost_switch_dropped_total", {{"reason", "no_route"}}) == 1);
+
+  // Node 1 itself without a route: dropped, reported on a later turn of the loop.
+  Address nowhere = c.n3.address();
+  nowhere.bytes[15] ^= 1;
+  CHECK(c.send(c.n1, nowhere, "nowhere") == 0);
+  CHECK(c.n1.receiver.errors.size() == 1);
+  c.loop.run_pending();
+  REQUIRE(c.n1.receiver.errors.size() == 2);
+  CHECK(c.n1.receiver.errors[1].kind == MeshError::Kind::no_route);
+  CHECK(same(c.n1.receiver.errors[1].reporter, c.n1.address()));
+  CHECK(c.n1.mesh->max_payload(nowhere) == kMeshMinPayload);
+}
+
+TEST_CASE("errors about packets whose source has no route back are dropped silently") {
+  Chain c;
+  c.route_all();
+  c.n2.mesh->remove_route(c.n1.address());
+  c.n2.mesh->remove_route(c.n3.address());
+  CHECK(c.send(c.n1, c.n3.address(), "lost") == 1);
+  c.run(10 * kMs);
+  CHECK(c.n1.receiver.errors.empty());
+  CHECK(c.n2.counter("meshhost_switch_errors_sent_total") == 0);
+}
+
+TEST_CASE("a protocol nobody registered is reported as unreachable") {
+  Chain c;
+  c.route_all();
+  CHECK(c.send(c.n1, c.n3.address(), "to whom", kDefaultHopLimit, 0x8002) == 1);
+  c.run(10 * kMs);
+  CHECK(c.n3.counter("meshhost_switch_dropped_total", {{"reason", "no_receiver"}}) == 1);
+  // The error goes to node 1's receiver for 0x8002: there is none, so register one first.
+  Receiver other;
+  REQUIRE(c.n1.mesh->register_protocol(0x8002, &other).ok());
+  CHECK(c.send(c.n1, c.n3.address(), "to whom", kDefaultHopLimit, 0x8002) == 1);
+  c.run(10 * kMs);
+  REQUIRE(other.errors.size() == 1);
+  CHECK(other.errors[0].kind == MeshError::Kind::unreachable_protocol);
+  CHECK(same(other.errors[0].reporter, c.n3.address()));
+  c.n1.mesh->unregister_protocol(0x8002);
+}
+
+TEST_CASE("too big for the next link: reported with the payload that fits") {
+  LoopbackLink::Options small;
+  small.mtu = 600;
+  Chain c({}, small);
+  c.route_all();
+  CHECK(c.n2.mesh->max_payload(c.n3.address()) == 600 - 33 - 40);
+  CHECK(c.n1.mesh->max_payload(c.n3.address()) == 1500 - 33 - 40);
+  CHECK(c.send(c.n1, c.n3.address(), std::string(1000, 'x')) == 1);
+  c.run(10 * kMs);
+  CHECK(c.n3.receiver.payloads.empty());
+  REQUIRE(c.n1.receiver.errors.size() == 1);
+  CHECK(c.n1.receiver.errors[0].kind == MeshError::Kind::too_big);
+  CHECK(c.n1.receiver.errors[0].mtu == 600 - 33 - 40);
+  CHECK(same(c.n1.receiver.errors[0].reporter, c.n2.address()));
+  CHECK(c.send(c.n1, c.n3.address(), std::string(600 - 33 - 40, 'y')) == 1);
+  c.run(10 * kMs);
+  CHECK(c.n3.receiver.payloads.size() == 1);
+}
+
+TEST_CASE("errors are rate-limited per node") {
+  Chain c;
+  c.route_all();
+  c.n2.mesh->remove_route(c.n3.address());
+  for (int i = 0; i < 30; ++i) c.send(c.n1, c.n3.address(), "x");
+  c.run(5 * kMs);
+  CHECK(c.n1.receiver.errors.size() == 20);  // the burst
+  CHECK(c.n2.counter("meshhost_switch_dropped_total", {{"reason", "no_route"}}) == 30);
+  c.run(1000 * kMs);
+  for (int i = 0; i < 30; ++i) c.send(c.n1, c.n3.address(), "x");
+  c.run(5 * kMs);
+  CHECK(c.n1.receiver.errors.size() == 30);  // ten more a second
+}
+
+TEST_CASE("a packet to this node's own address is delivered on a later turn") {
+  Chain c;
+  CHECK(c.send(c.n1, c.n1.address(), "self") == 1);
+  CHECK(c.n1.receiver.payloads.empty());
+  c.loop.run_pending();
+  REQUIRE(c.n1.receiver.payloads.size() == 1);
+  CHECK(c.n1.receiver.payloads[0] == "self");
+  CHECK(same(c.n1.receiver.infos[0].source, c.n1.address()));
+}
+
+TEST_CASE("send_to_neighbour needs no route and arrives with hop limit 1") {
+  Chain c;
+  Packet* p = c.n2.mesh->pool()->acquire();
+  std::memcpy(p->append(5), "hello", 5);
+  CHECK(c.n2.mesh->send_to_neighbour(c.n2.observer.id_of(c.n3.host.public_key()), kTestProtocol, p));
+  c.run(10 * kMs);
+  REQUIRE(c.n3.receiver.payloads.size() == 1);
+  CHECK(c.n3.receiver.infos[0].hop_limit == 1);
+  CHECK(same(c.n3.receiver.infos[0].source, c.n2.address()));
+  Packet* q = c.n2.mesh->pool()->acquire();
+  CHECK_FALSE(c.n2.mesh->send_to_neighbour(0x12345, kTestProtocol, q));
+}
+
+TEST_CASE("set_route refuses stale ids, unknown ids and the node's own address") {
+  Chain c;
+  const NeighbourId to2 = c.n1.observer.id_of(c.n2.host.public_key());
+  CHECK(c.n1.mesh->set_route(c.n1.address(), to2).code == StatusCode::invalid_argument);
+  CHECK(c.n1.mesh->set_route(c.n3.address(), to2 + 1).code == StatusCode::invalid_argument);
+  CHECK(c.n1.mesh->set_route(c.n3.address(), kNoNeighbour).code == StatusCode::invalid_argument);
+  CHECK(c.n1.mesh->set_route(c.n3.address(), to2).ok());
+  const auto routes = c.admin(c.n1, "switch.routes", "null");
+  REQUIRE(routes.size() == 1);
+  CHECK(routes[0]["address"] == format_address(c.n3.address()));
+  CHECK(routes[0]["nextHop"] == format_address(c.n2.address()));
+  CHECK(routes[0]["neighbour"] == to2);
+  const auto peers = c.admin(c.n1, "switch.peers", "null");
+  REQUIRE(peers.size() == 1);
+  CHECK(peers[0]["neighbourId"] == to2);
+}
+
+TEST_CASE("neighbour observer: replay, down once when the link dies, a new id when back") {
+  Chain c;
+  const NeighbourId to2 = c.n1.observer.id_of(c.n2.host.public_key());
+  CHECK(to2 != kNoNeighbour);
+  Observer late;
+  c.n1.mesh->set_neighbour_observer(&late);
+  REQUIRE(late.ups.size() == 1);
+  CHECK(late.ups[0].id == to2);
+  CHECK(late.ups[0].cost >= 10);
+  c.n1.mesh->set_neighbour_observer(&c.n1.observer);
+  REQUIRE(c.n1.mesh->set_route(c.n3.address(), to2).ok());
+
+  c.a1.disconnect();
+  c.run(40'000 * kMs);  // past unresponsive (30 s)
+  REQUIRE(c.n1.observer.downs.size() == 1);
+  CHECK(c.n1.observer.downs[0] == to2);
+  CHECK(c.admin(c.n1, "switch.routes", "null").empty());  // routes through it went with it
+  c.run(100'000 * kMs);                                   // past gone: no second down
+  CHECK(c.n1.observer.downs.size() == 1);
+
+  LoopbackLink::connect(c.a1, c.a2);
+  c.run(20'000 * kMs);
+  const NeighbourId again = c.n1.observer.id_of(c.n2.host.public_key());
+  CHECK(again != kNoNeighbour);
+  CHECK(again != to2);
+  CHECK(c.n1.mesh->set_route(c.n3.address(), to2).code == StatusCode::invalid_argument);
+}
+
+TEST_CASE("ping through admin: replies from the target with RTT and hop limit") {
+  Chain c;
+  c.route_all();
+  const auto started = c.admin(c.n1, "switch.ping",
+                               R"({"address": ")" + format_address(c.n3.address()) + R"(", "count": 3, "intervalMs": 10})");
+  const auto id = started["probe"].get<int>();
+  c.run(100 * kMs);
+  const auto probe = c.admin(c.n1, "switch.probe", R"({"probe": )" + std::to_string(id) + "}");
+  CHECK(probe["kind"] == "ping");
+  CHECK(probe["done"] == true);
+  CHECK(probe["sent"] == 3);
+  CHECK(probe["reached"] == true);
+  REQUIRE(probe["replies"].size() == 3);
+  CHECK(probe["replies"][0]["from"] == format_address(c.n3.address()));
+  CHECK(probe["replies"][0]["hopLimit"] == kDefaultHopLimit - 1);
+  CHECK(probe["replies"][0]["rttMs"].get<double>() >= 0.0);
+  CHECK(probe["errors"].empty());
+  CHECK_FALSE(probe.contains("hops"));
+}
+
+TEST_CASE("ping without a route: errors, not reached; bad params are refused") {
+  Chain c;
+  const auto started =
+      c.admin(c.n1, "switch.ping", R"({"address": ")" + format_address(c.n3.address()) + R"(", "count": 1})");
+  c.run(10 * kMs);
+  const auto probe = c.admin(c.n1, "switch.probe", R"({"probe": )" + std::to_string(started["probe"].get<int>()) + "}");
+  CHECK(probe["reached"] == false);
+  REQUIRE(probe["errors"].size() == 1);
+  CHECK(probe["errors"][0]["kind"] == "no_route");
+  CHECK_FALSE(c.n1.host.call_admin("switch.ping", R"({"address": "fc00::1", "count": 0})").first.ok());
+  CHECK_FALSE(c.n1.host.call_admin("switch.ping", R"({"address": "2001:db8::1"})").first.ok());
+  CHECK_FALSE(c.n1.host.call_admin("switch.ping", R"({"address": "fc00::1", "bogus": 1})").first.ok());
+  CHECK_FALSE(c.n1.host.call_admin("switch.probe", R"({"probe": 999})").first.ok());
+  for (int i = 0; i < 15; ++i) CHECK(c.n1.host.call_admin("switch.ping", R"({"address": "fc00::1"})").first.ok());
+  const auto [status, text] = c.n1.host.call_admin("switch.ping", R"({"address": "fc00::1"})");
+  CHECK_FALSE(status.ok());
+  CHECK(std::string(status.message.data, status.message.size).find("too many probes") != std::string::npos);
+}
+
+TEST_CASE("traceroute through admin: node 2 answers hop 1, node 3 is reached at hop 2") {
+  Chain c;
+  c.route_all();
+  const auto started = c.admin(c.n1, "switch.traceroute",
+                               R"({"address": ")" + format_address(c.n3.address()) + R"(", "maxHops": 5})");
+  c.run(100 * kMs);
+  const auto probe = c.admin(c.n1, "switch.probe", R"({"probe": )" + std::to_string(started["probe"].get<int>()) + "}");
+  CHECK(probe["kind"] == "traceroute");
+  CHECK(probe["done"] == true);
+  CHECK(probe["reached"] == true);
+  CHECK(probe["sent"] == 5);
+  const auto& hops = probe["hops"];
+  REQUIRE(hops.size() == 2);
+  CHECK(hops[0]["hop"] == 1);
+  CHECK(hops[0]["address"] == format_address(c.n2.address()));
+  CHECK(hops[1]["hop"] == 2);
+  CHECK(hops[1]["address"] == format_address(c.n3.address()));
+  REQUIRE(probe["errors"].size() >= 1);
+  CHECK(probe["errors"][0]["kind"] == "hop_limit_exceeded");
+}
