@@ -58,6 +58,8 @@ enum class InnerType : std::uint8_t {
   keepalive = 0,   // empty body: keepalive; 8-byte body: echo request (the id to echo)
   echo_reply = 1,  // 8-byte body: the id of the echo request answered
   data = 2,        // body: a frame for the switch above the link
+  headers_key = 3,      // 40-byte body: key id (8), the sender's 0x05 key (32)
+  headers_key_ack = 4,  // 8-byte body: the key id received
 };
 inline constexpr std::size_t kEchoIdSize = 8;
 

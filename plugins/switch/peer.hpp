@@ -2,6 +2,7 @@
 // (link, endpoint) path. Plain data with small helpers; PeerTable drives the transitions.
 #pragma once
 
+#include "hop_headers.hpp"
 #include "link_quality.hpp"
 #include "macs.hpp"
 
@@ -27,9 +28,24 @@ enum class PeerState : std::uint8_t {
 };
 const char* to_string(PeerState state) noexcept;
 
+// A session's keys for 0x05 frames (hopEncryption headers): each side picks a random key
+// for what it sends and hands it over inside the session (inner types 3 and 4), because
+// the Noise transport keys never leave noise::Transport. 0x05 is sent only once the peer
+// acknowledged the key.
+struct HeadersKeys {
+  HeadersKey tx;
+  std::uint64_t tx_id = 0;  // 0: no key chosen yet
+  std::uint64_t tx_counter = 0;
+  bool tx_acked = false;
+  HeadersKey rx;
+  std::uint64_t rx_id = 0;  // 0: none received
+  ReplayWindow rx_window;
+};
+
 // One transport session: a Noise transport plus the indexes that demultiplex it.
 struct Session {
   noise::Transport transport;
+  HeadersKeys headers;
   std::uint32_t local_index = 0;   // what the peer puts in its frames to us
   std::uint32_t remote_index = 0;  // what we put in our frames to the peer
   std::uint64_t created_ns = 0;

@@ -303,7 +303,8 @@ std::optional<Delivery> PeerTable::receive(Link* link, const Endpoint& from, Mut
     case FrameType::handshake_initiation: on_initiation(link, from, frame, now_ns, out); break;
     case FrameType::handshake_response: on_response(link, from, frame, now_ns, out); break;
     case FrameType::cookie_reply: on_cookie_reply(frame); break;
-    default: ++stats_.unknown_type; break;  // 0x05 (headers) is reserved, not implemented yet
+    case FrameType::transport_headers: return on_transport_headers(link, from, frame, now_ns, out);
+    default: ++stats_.unknown_type; break;
   }
   return std::nullopt;
 }
@@ -511,8 +512,12 @@ void PeerTable::on_response(Link* link, const Endpoint& from, ByteView frame, st
   path_heard(n, p, from, now_ns, out);
   // Confirm at once: an echo request if none is outstanding (a first RTT sample), else a
   // bare keepalive, so a rekey does not count the outstanding probe as lost.
-  if (p.probe_id == 0) send_probe(n, p, now_ns, out);
-  else send_inner(n, p, InnerType::keepalive, {}, now_ns, out);
+  if (p.probe_id == 0) {
+    send_probe(n, p, now_ns, out);  // hands over the 0x05 key too, on a headers link
+  } else {
+    send_inner(n, p, InnerType::keepalive, {}, now_ns, out);
+    if (p.link->hop_encryption() == HopEncryption::headers) send_headers_key(n, p, now_ns, out);
+  }
   update_neighbour(n, out);
 }
 
@@ -582,6 +587,8 @@ std::optional<Delivery> PeerTable::on_transport(Link* link, const Endpoint& from
     p.next = Session{};
     rebind(p.current.local_index, SlotKind::current);
     ++stats_.sessions_established;
+    // The new session sends 0x05 once the peer has its key.
+    if (p.link->hop_encryption() == HopEncryption::headers) send_headers_key(n, p, now_ns, out);
   }
   ++p.packets_in;
   p.bytes_in += frame.size();
@@ -606,10 +613,86 @@ std::optional<Delivery> PeerTable::on_transport(Link* link, const Endpoint& from
     case InnerType::data:
       update_neighbour(n, out);
       return Delivery{&n, &p, body};
+    case InnerType::headers_key:
+      if (body.size() == kHeadersKeyBodySize) {
+        // The session the frame came on (after key confirmation: now the current one).
+        Session& rs = kind == SlotKind::next ? p.current : p.slot(kind);
+        const std::uint64_t id = get_u64(body.data());
+        if (id != 0 && id != rs.headers.rx_id) {
+          std::memcpy(rs.headers.rx.bytes, body.data() + kHeadersKeyIdSize, kHeadersKeySize);
+          rs.headers.rx_id = id;
+          rs.headers.rx_window.reset();
+        }
+        sodium_memzero(body.data(), body.size());
+        std::uint8_t ack[kHeadersKeyIdSize];
+        put_u64(ack, id);
+        send_inner(n, p, InnerType::headers_key_ack, ack, now_ns, out);
+      } else {
+        ++stats_.malformed;
+      }
+      break;
+    case InnerType::headers_key_ack:
+      if (body.size() == kHeadersKeyIdSize && p.current.headers.tx_id != 0 &&
+          get_u64(body.data()) == p.current.headers.tx_id)
+        p.current.headers.tx_acked = true;
+      break;
     default: ++stats_.unknown_inner_type; break;
   }
   update_neighbour(n, out);
   return std::nullopt;
+}
+
+std::optional<Delivery> PeerTable::on_transport_headers(Link* link, const Endpoint& from, MutableByteView frame,
+                                                        std::uint64_t now_ns, Output& out) noexcept {
+  const auto msg = parse_headers_frame(frame);
+  if (!msg) {
+    ++stats_.malformed;
+    return std::nullopt;
+  }
+  Slot* slot = lookup(msg->receiver_index);
+  if (slot == nullptr || slot->kind == SlotKind::pending || slot->path->link != link) {
+    ++stats_.unknown_index;
+    return std::nullopt;
+  }
+  // Only a link the operator trusts with cleartext e2e payloads may carry 0x05.
+  if (link->hop_encryption() != HopEncryption::headers) {
+    ++stats_.headers_not_allowed;
+    return std::nullopt;
+  }
+  Neighbour& n = *slot->neighbour;
+  Path& p = *slot->path;
+  Session& s = p.slot(slot->kind);
+  if (s.headers.rx_id == 0) {
+    ++stats_.no_headers_key;
+    return std::nullopt;
+  }
+  if (age(now_ns, s.created_ns) >= config_.timers.reject_after_ns) {
+    ++stats_.session_expired;
+    return std::nullopt;
+  }
+  if (!s.headers.rx_window.check(msg->counter)) {
+    ++stats_.replayed_counter;
+    return std::nullopt;
+  }
+  if (!headers_open(s.headers.rx, msg->counter, frame, msg->encrypted_size)) {
+    ++stats_.decrypt_failed;
+    return std::nullopt;
+  }
+  if (!s.headers.rx_window.update(msg->counter)) {
+    ++stats_.replayed_counter;
+    return std::nullopt;
+  }
+  if (frame[kHeadersOuterSize] != static_cast<std::uint8_t>(InnerType::data)) {
+    ++stats_.unknown_inner_type;  // 0x05 carries data only
+    return std::nullopt;
+  }
+  ++stats_.headers_frames_received;
+  ++p.packets_in;
+  p.bytes_in += frame.size();
+  path_heard(n, p, from, now_ns, out);
+  update_neighbour(n, out);
+  const std::size_t body_at = kHeadersOuterSize + kInnerTypeSize;
+  return Delivery{&n, &p, frame.subspan(body_at, frame.size() - body_at - noise::kTagSize)};
 }
 
 // An authenticated packet on `p`: roaming, liveness, state.
@@ -705,7 +788,25 @@ bool PeerTable::send_inner(Neighbour& n, Path& p, InnerType type, ByteView body,
   return true;
 }
 
+// Hands the peer our key for 0x05 frames on the current session, until it acknowledges.
+void PeerTable::send_headers_key(Neighbour& n, Path& p, std::uint64_t now_ns, Output& out) noexcept {
+  HeadersKeys& h = p.current.headers;
+  if (!p.current.live() || h.tx_acked) return;
+  if (h.tx_id == 0) {
+    randombytes_buf(h.tx.bytes, sizeof h.tx.bytes);
+    do randombytes_buf(&h.tx_id, sizeof h.tx_id);
+    while (h.tx_id == 0);
+    h.tx_counter = 0;
+  }
+  std::uint8_t body[kHeadersKeyBodySize];
+  put_u64(body, h.tx_id);
+  std::memcpy(body + kHeadersKeyIdSize, h.tx.bytes, kHeadersKeySize);
+  send_inner(n, p, InnerType::headers_key, body, now_ns, out);
+  sodium_memzero(body, sizeof body);
+}
+
 void PeerTable::send_probe(Neighbour& n, Path& p, std::uint64_t now_ns, Output& out) noexcept {
+  if (p.link->hop_encryption() == HopEncryption::headers) send_headers_key(n, p, now_ns, out);
   if (p.probe_id != 0) {  // the last one went unanswered
     p.quality.on_probe(false);
     if (p.established()) p.quality.update_cost();
@@ -720,14 +821,36 @@ void PeerTable::send_probe(Neighbour& n, Path& p, std::uint64_t now_ns, Output& 
   }
 }
 
-Link* PeerTable::seal(Neighbour& to, Packet& packet, std::uint64_t now_ns) noexcept {
+Link* PeerTable::seal(Neighbour& to, Packet& packet, std::uint64_t now_ns, std::size_t authenticate_from) noexcept {
   Path* p = to.best;
   if (p == nullptr || !p->current.live() || age(now_ns, p->current.created_ns) >= config_.timers.reject_after_ns ||
-      packet.headroom() < kTransportHeaderSize + kInnerTypeSize || packet.tailroom() < noise::kTagSize) {
+      packet.headroom() < kHeadersOuterSize + kInnerTypeSize || packet.tailroom() < noise::kTagSize) {
     ++stats_.no_session;
     return nullptr;
   }
   Session& s = p->current;
+  if (authenticate_from < packet.length && s.headers.tx_acked &&
+      s.headers.tx_counter < noise::Transport::kRejectAfterMessages &&
+      p->link->hop_encryption() == HopEncryption::headers) {
+    // 0x05: outer header in clear, inner type + the first `authenticate_from` bytes
+    // encrypted, the rest authenticated, the tag at the end.
+    const std::size_t encrypted_size = kInnerTypeSize + authenticate_from;
+    std::uint8_t* inner = packet.prepend(kInnerTypeSize);
+    inner[0] = static_cast<std::uint8_t>(InnerType::data);
+    std::uint8_t* header = packet.prepend(kHeadersOuterSize);
+    put_header(header, FrameType::transport_headers);
+    put_u32(header + kFrameHeaderSize, s.remote_index);
+    const std::uint64_t counter = s.headers.tx_counter++;
+    put_u64(header + kFrameHeaderSize + kIndexSize, counter);
+    header[kTransportHeaderSize] = static_cast<std::uint8_t>(encrypted_size >> 8);
+    header[kTransportHeaderSize + 1] = static_cast<std::uint8_t>(encrypted_size);
+    packet.append(noise::kTagSize);
+    headers_seal(s.headers.tx, counter, MutableByteView(packet.data(), packet.length), encrypted_size);
+    ++p->packets_out;
+    p->bytes_out += packet.length;
+    packet.endpoint = p->endpoint;
+    return p->link;
+  }
   const std::uint32_t plain_size = packet.length + kInnerTypeSize;
   std::uint8_t* inner = packet.prepend(kInnerTypeSize);
   inner[0] = static_cast<std::uint8_t>(InnerType::data);
@@ -751,7 +874,7 @@ Link* PeerTable::seal(Neighbour& to, Packet& packet, std::uint64_t now_ns) noexc
 }
 
 bool PeerTable::send_data(Neighbour& to, ByteView payload, std::uint64_t now_ns, Output& out) noexcept {
-  constexpr std::uint32_t kHeadroom = kTransportHeaderSize + kInnerTypeSize;
+  constexpr std::uint32_t kHeadroom = kHeadersOuterSize + kInnerTypeSize;
   constexpr std::uint32_t kCapacity = 2048;
   if (payload.size() > kCapacity - kHeadroom - noise::kTagSize) return false;
   std::uint8_t buffer[kCapacity];

@@ -123,10 +123,14 @@ class PeerTable {
                                   Output& out) noexcept;
 
   // Encrypts packet's data (a switch frame) in place for `to`'s best path: needs
-  // kTransportHeaderSize + kInnerTypeSize bytes of headroom and noise::kTagSize of
+  // kHeadersOuterSize + kInnerTypeSize bytes of headroom and noise::kTagSize of
   // tailroom. Sets packet.endpoint and returns the link to send it on; nullptr (packet
   // unchanged, counted as no_session) when there is no established path or no room.
-  Link* seal(Neighbour& to, Packet& packet, std::uint64_t now_ns) noexcept;
+  // With `authenticate_from` < packet.length, on a `hopEncryption: headers` path whose
+  // peer has our 0x05 key, the bytes from that offset on are only authenticated (0x05);
+  // otherwise everything is encrypted (0x04).
+  static constexpr std::size_t kEncryptAll = ~std::size_t{0};
+  Link* seal(Neighbour& to, Packet& packet, std::uint64_t now_ns, std::size_t authenticate_from = kEncryptAll) noexcept;
   // The same for a payload copied into a frame and handed to `out` (control traffic, tests).
   bool send_data(Neighbour& to, ByteView payload, std::uint64_t now_ns, Output& out) noexcept;
 
@@ -158,6 +162,9 @@ class PeerTable {
   void on_cookie_reply(ByteView frame) noexcept;
   std::optional<Delivery> on_transport(Link* link, const Endpoint& from, MutableByteView frame, std::uint64_t now_ns,
                                        Output& out) noexcept;
+  std::optional<Delivery> on_transport_headers(Link* link, const Endpoint& from, MutableByteView frame,
+                                               std::uint64_t now_ns, Output& out) noexcept;
+  void send_headers_key(Neighbour& n, Path& p, std::uint64_t now_ns, Output& out) noexcept;
 
   void send_initiation(Neighbour& n, Path& p, std::uint64_t now_ns, Output& out) noexcept;
   bool send_inner(Neighbour& n, Path& p, InnerType type, ByteView body, std::uint64_t now_ns, Output& out) noexcept;

@@ -30,12 +30,15 @@ struct Stats {
   std::uint64_t unknown_inner_type = 0;   // decrypted, but an inner type we do not know
   std::uint64_t no_session = 0;           // data to send but no established path
   std::uint64_t unconfirmed_dropped = 0;  // responder sessions never confirmed: expired or replaced (wrong password?)
+  std::uint64_t headers_not_allowed = 0;  // a 0x05 frame on a link whose hopEncryption is full
+  std::uint64_t no_headers_key = 0;       // a 0x05 frame for a session whose key we were not given
   // Events.
   std::uint64_t initiations_sent = 0;
   std::uint64_t responses_sent = 0;
   std::uint64_t cookie_replies_sent = 0;
   std::uint64_t cookie_replies_received = 0;
   std::uint64_t sessions_established = 0;
+  std::uint64_t headers_frames_received = 0;  // 0x05 frames that authenticated
 };
 
 }  // namespace mh::sw

@@ -64,6 +64,8 @@ constexpr DropReason kDropReasons[] = {
     {"unconfirmed_dropped", &Stats::unconfirmed_dropped},
     {"collision_lost", &Stats::collision_lost},
     {"no_session", &Stats::no_session},
+    {"headers_not_allowed", &Stats::headers_not_allowed},
+    {"no_headers_key", &Stats::no_headers_key},
 };
 
 // The mesh layer's drop reasons, in the same metric.
@@ -80,7 +82,6 @@ constexpr MeshDropReason kMeshDropReasons[] = {
     {"bad_control", &MeshStats::bad_control},
     {"local_queue_full", &MeshStats::local_queue_full},
     {"bad_send", &MeshStats::bad_send},
-    {"headers_not_allowed", &MeshStats::headers_not_allowed},
 };
 
 // Handshake events published as metrics: meshhost_switch_events_total{event=…}.
@@ -90,6 +91,7 @@ constexpr DropReason kEvents[] = {
     {"cookie_replies_sent", &Stats::cookie_replies_sent},
     {"cookie_replies_received", &Stats::cookie_replies_received},
     {"sessions_established", &Stats::sessions_established},
+    {"headers_frames_received", &Stats::headers_frames_received},
 };
 
 }  // namespace

@@ -41,7 +41,6 @@ struct MeshStats {
   std::uint64_t bad_control = 0;        // a control message that does not parse, or an error not about us
   std::uint64_t local_queue_full = 0;   // packets to this node's own address beyond the queue
   std::uint64_t bad_send = 0;           // Mesh::send with too little headroom or hop limit 0
-  std::uint64_t headers_not_allowed = 0;  // a 0x05 frame on a link that is not `headers`
 };
 
 class SwitchPlugin final : public Plugin,

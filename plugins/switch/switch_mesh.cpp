@@ -115,7 +115,12 @@ SwitchPlugin::Outcome SwitchPlugin::route(Packet* packet, const Address& destina
     *mtu = fits;
     return Outcome::too_big;
   }
-  Link* link = table_->seal(*n, *packet, host_->loop()->now_ns());
+  // On a `hopEncryption: headers` link the end-to-end part is only authenticated.
+  const std::uint16_t e2e_offset = get_u16(packet->data() + kMeshE2eOffsetAt);
+  const std::size_t authenticate_from = e2e_offset != kNoEndToEnd && kMeshHeaderSize + e2e_offset < packet->length
+                                            ? kMeshHeaderSize + e2e_offset
+                                            : PeerTable::kEncryptAll;
+  Link* link = table_->seal(*n, *packet, host_->loop()->now_ns(), authenticate_from);
   if (link == nullptr) return Outcome::no_session;
   if (out_count_ == kBatch) flush_out();
   out_links_[out_count_] = link;

@@ -139,7 +139,7 @@ struct Chain {
     loop.run_pending();
   }
   std::size_t send(Node& from, const Address& to, const std::string& payload, std::uint8_t hop_limit = kDefaultHopLimit,
-                   std::uint16_t protocol = kTestProtocol) {
+                   std::uint16_t protocol = kTestProtocol, std::uint16_t e2e_offset = kNoEndToEnd) {
     Packet* p = from.mesh->pool()->acquire();
     REQUIRE(p != nullptr);
     CHECK(p->headroom() >= kMeshHeadroom);
@@ -148,6 +148,7 @@ struct Chain {
     s.destination = to;
     s.protocol = protocol;
     s.hop_limit = hop_limit;
+    s.e2e_offset = e2e_offset;
     return from.mesh->send(&s, &p, 1);
   }
   nlohmann::json admin(Node& node, const std::string& method, const std::string& params) {
@@ -432,4 +433,71 @@ TEST_CASE("traceroute through admin: node 2 answers hop 1, node 3 is reached at 
   CHECK(hops[1]["address"] == format_address(c.n3.address()));
   REQUIRE(probe["errors"].size() >= 1);
   CHECK(probe["errors"][0]["kind"] == "hop_limit_exceeded");
+}
+
+namespace {
+LoopbackLink::Options headers_link() {
+  LoopbackLink::Options o;
+  o.hop_encryption = HopEncryption::headers;
+  return o;
+}
+std::uint64_t headers_frames(const Node& n) {
+  return n.counter("meshhost_switch_events_total", {{"event", "headers_frames_received"}});
+}
+}  // namespace
+
+TEST_CASE("hopEncryption headers: e2e payloads cross a chain of headers links as 0x05 frames") {
+  Chain c(headers_link(), headers_link());
+  c.route_all();
+  const std::string payload = "session header|end-to-end ciphertext";
+  CHECK(c.send(c.n1, c.n3.address(), payload, kDefaultHopLimit, kTestProtocol, 15) == 1);
+  CHECK(c.send(c.n1, c.n3.address(), payload, kDefaultHopLimit, kTestProtocol, 0) == 1);
+  c.run(10 * kMs);
+  REQUIRE(c.n3.receiver.payloads.size() == 2);
+  CHECK(c.n3.receiver.payloads[0] == payload);
+  CHECK(c.n3.receiver.payloads[1] == payload);
+  CHECK(c.n3.receiver.infos[0].hop_limit == kDefaultHopLimit - 1);
+  CHECK(headers_frames(c.n2) == 2);
+  CHECK(headers_frames(c.n3) == 2);
+
+  // Without an e2e part (routing, control) a headers link still encrypts everything.
+  CHECK(c.send(c.n1, c.n3.address(), "routing", kDefaultHopLimit, kTestProtocol, kNoEndToEnd) == 1);
+  c.run(10 * kMs);
+  REQUIRE(c.n3.receiver.payloads.size() == 3);
+  CHECK(headers_frames(c.n3) == 2);
+  // An offset past the payload means no e2e bytes: full encryption too.
+  CHECK(c.send(c.n1, c.n3.address(), "short", kDefaultHopLimit, kTestProtocol, 100) == 1);
+  c.run(10 * kMs);
+  REQUIRE(c.n3.receiver.payloads.size() == 4);
+  CHECK(c.n3.receiver.payloads[3] == "short");
+  CHECK(headers_frames(c.n3) == 2);
+}
+
+TEST_CASE("hopEncryption headers on one link only: the full link carries 0x04") {
+  Chain c(headers_link(), {});
+  c.route_all();
+  CHECK(c.send(c.n1, c.n3.address(), "half and half", kDefaultHopLimit, kTestProtocol, 4) == 1);
+  c.run(10 * kMs);
+  REQUIRE(c.n3.receiver.payloads.size() == 1);
+  CHECK(c.n3.receiver.payloads[0] == "half and half");
+  CHECK(headers_frames(c.n2) == 1);
+  CHECK(headers_frames(c.n3) == 0);
+}
+
+TEST_CASE("hopEncryption headers: ping and errors still work, and survive a rekey") {
+  Chain c(headers_link(), headers_link());
+  c.route_all();
+  c.run(130'000 * kMs);  // past rekey after (120 s): new sessions, new 0x05 keys
+  const std::uint64_t before = headers_frames(c.n3);
+  CHECK(c.send(c.n1, c.n3.address(), "after rekey", kDefaultHopLimit, kTestProtocol, 0) == 1);
+  CHECK(c.send(c.n1, c.n3.address(), "too far", 1, kTestProtocol, 0) == 1);
+  c.run(10 * kMs);
+  REQUIRE(c.n3.receiver.payloads.size() == 1);
+  CHECK(c.n3.receiver.payloads[0] == "after rekey");
+  CHECK(headers_frames(c.n3) == before + 1);
+  CHECK(c.n3.counter("meshhost_switch_events_total", {{"event", "sessions_established"}}) >= 2);  // it did rekey
+  REQUIRE(c.n1.receiver.errors.size() == 1);
+  CHECK(c.n1.receiver.errors[0].kind == MeshError::Kind::hop_limit_exceeded);
+  CHECK(c.n2.counter("meshhost_switch_dropped_total", {{"reason", "decrypt_failed"}}) == 0);
+  CHECK(c.n3.counter("meshhost_switch_dropped_total", {{"reason", "no_headers_key"}}) == 0);
 }

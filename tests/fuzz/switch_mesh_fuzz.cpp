@@ -1,8 +1,9 @@
 // libFuzzer target for what the switch parses above the link: the mesh header
 // (plugins/switch/mesh_header.hpp) and the control protocol's echoes and error reports
-// (control.hpp). Parsers must never read out of bounds, every view must lie inside the
+// (control.hpp), and the outer header of 0x05 frames (hop_headers.hpp). Parsers must never read out of bounds, every view must lie inside the
 // input, and what parses must write back to the same bytes.
 #include "control.hpp"
+#include "hop_headers.hpp"
 #include "mesh_header.hpp"
 
 #include <cstddef>
@@ -38,6 +39,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t n = write_error(out, error->kind, error->mtu, input.subspan(kErrorFixedSize));
     const auto again = parse_error(ByteView(out, n));
     if (!again || again->mtu != error->mtu || again->original.protocol != error->original.protocol) __builtin_trap();
+  }
+  if (const auto frame = parse_headers_frame(input)) {
+    // The encrypted part and the tag lie inside the frame.
+    if (kHeadersOuterSize + frame->encrypted_size + mh::noise::kTagSize > size || frame->encrypted_size == 0)
+      __builtin_trap();
+    // Opening with a zero key never succeeds on junk, and never reads outside the frame.
+    std::uint8_t copy[2048];
+    if (size <= sizeof copy) {
+      std::memcpy(copy, data, size);
+      (void)headers_open(HeadersKey{}, frame->counter, MutableByteView(copy, size), frame->encrypted_size);
+    }
   }
   return 0;
 }
