@@ -242,6 +242,21 @@ int run_in_namespace(std::ostream& out) {
   ::close(sender);
   ::close(receiver);
 
+  // Names already taken: by our own running device, and by an interface that is no TUN.
+  for (const char* name : {kDevice, "lo"}) {
+    LoopHost other_host(loop);
+    mh::tun::fakes::FakeSessions other_sessions;
+    other_host.fake.add_service("sessions", &other_sessions);
+    mh::Plugin* other = nullptr;
+    const std::string other_config = std::string(R"({"name": ")") + name + "\"}";
+    if (!descriptor->create(&other_host, mh::Str::of(other_config), &other).ok()) return 1;
+    const mh::Status refused = other->start();
+    out << "taken_" << name << " " << (refused.ok() ? std::string("started") : std::string(refused.message.data, refused.message.size))
+        << "\n";
+    if (refused.ok()) other->stop();
+    descriptor->destroy(other);
+  }
+
   plugin->stop();
   out << "after_stop_ifindex " << ::if_nametoindex(kDevice) << "\n";
   descriptor->destroy(plugin);
@@ -320,5 +335,7 @@ TEST_CASE("the plugin puts the node's address on a real TUN device and carries p
   CHECK(facts["received_spoofed"] == "");
   CHECK(facts["spoofed_counted"] == "1");
   CHECK(facts["path_mtu"] == "1300");
+  CHECK(facts["taken_mhtest0"] == "tun device mhtest0: the TUN device is already in use by another process");
+  CHECK(facts["taken_lo"] == "tun device lo: the name is taken by an interface that is not a TUN device");
   CHECK(facts["after_stop_ifindex"] == "0");
 }

@@ -3,8 +3,11 @@
 
 #include <meshhost/mesh.hpp>
 
-#include <cerrno>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 namespace mh::tun {
 
@@ -92,8 +95,10 @@ void TunForwarder::on_fd_ready(int, std::uint32_t) noexcept {
     const std::size_t room = packet != nullptr ? packet->tailroom() : scratch_.size();
     const ssize_t n = ::read(fd_, into, room);
     if (n <= 0) {
+      const int error = n < 0 ? errno : EIO;
       if (packet != nullptr) packet->release();
-      if (n < 0 && errno == EINTR) continue;
+      if (error == EINTR) continue;
+      if (error != EAGAIN && error != EWOULDBLOCK) stop_reading(error);
       break;  // EAGAIN: the queue is empty
     }
     if (packet == nullptr) {
@@ -104,6 +109,16 @@ void TunForwarder::on_fd_ready(int, std::uint32_t) noexcept {
     take(packet);
   }
   flush();
+}
+
+void TunForwarder::stop_reading(int error) noexcept {
+  // The device went away under us (deleted by hand, say): the descriptor would stay
+  // "ready" with the same error forever, so stop watching it rather than spin.
+  if (watch_ != nullptr) watch_->set_events(0);
+  char line[160];
+  std::snprintf(line, sizeof line, "reading the TUN device failed (%s): no more packets leave through it until a restart",
+                std::strerror(error));
+  host_->log(LogLevel::error, Str(line));
 }
 
 void TunForwarder::take(Packet* packet) noexcept {

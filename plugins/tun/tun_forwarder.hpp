@@ -85,6 +85,8 @@ class TunForwarder final : FdHandler, SessionReceiver {
   // Writes one packet to the kernel; false (counted) when it could not.
   bool write_to_kernel(ByteSpan packet) noexcept;
   void drop(DropReason reason) noexcept;
+  // A read failed with something other than "empty": stops watching the device, says so.
+  void stop_reading(int error) noexcept;
 
   Host* host_;
   Sessions* sessions_;

@@ -302,3 +302,11 @@ TEST_CASE("stop gives the protocol back and stops watching the device") {
   CHECK(rig.host.fake_loop().watch_count() == 0);
   rig.forwarder.stop();  // twice is fine
 }
+
+TEST_CASE("a device that fails is no longer watched, so the loop does not spin, and the log says so") {
+  Rig rig;
+  ::shutdown(rig.kernel, SHUT_WR);  // reads on the device end now fail at once, forever
+  rig.wake();
+  CHECK(rig.host.fake_loop().watched_events(rig.device) == 0);
+  CHECK(rig.host.logged("reading the TUN device failed", LogLevel::error));
+}
