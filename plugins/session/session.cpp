@@ -128,7 +128,7 @@ Status SessionPlugin::start() noexcept {
 }
 
 void SessionPlugin::stop() noexcept {
-  if (registered_) mesh_->unregister_protocol(kProtocolSession);
+  if (registered_ && mesh_ != nullptr) mesh_->unregister_protocol(kProtocolSession);
   registered_ = false;
   // Queued packets may come from other plugins' pools: give them back while those exist.
   table_->drop_queues();
@@ -137,6 +137,7 @@ void SessionPlugin::stop() noexcept {
   pending_error_count_ = 0;
   armed_for_ns_ = 0;
   directory_ = nullptr;
+  mesh_ = nullptr;
 }
 
 ReconfigureResult SessionPlugin::reconfigure(Str config_json, ErrorSink* errors) noexcept {
@@ -319,10 +320,7 @@ void SessionPlugin::send_packets(const Address& to, Packet* const* packets, std:
 
 // Errors reach receivers on a later turn of the loop, never inside the send that caused them.
 void SessionPlugin::on_error(const SessionError& error) noexcept {
-  if (pending_error_count_ == kMaxPendingErrors) {
-    ++errors_dropped_;
-    return;
-  }
+  if (pending_error_count_ == kMaxPendingErrors) return;
   pending_errors_[pending_error_count_++] = error;
   error_timer_->arm(0);
 }
@@ -348,8 +346,10 @@ void SessionPlugin::on_timer() noexcept {
 }
 
 void SessionPlugin::reschedule() noexcept {
-  const std::uint64_t wake = table_->next_wake_ns();
-  if (wake == ~std::uint64_t{0} || wake == armed_for_ns_) return;
+  std::uint64_t wake = table_->next_wake_ns();
+  if (wake == ~std::uint64_t{0}) return;
+  wake += kTimerSlackNs - 1 - (wake + kTimerSlackNs - 1) % kTimerSlackNs;  // up to the slack grid
+  if (wake == armed_for_ns_) return;
   const std::uint64_t now = host_->loop()->now_ns();
   timer_->arm(wake > now ? wake - now : 0);
   armed_for_ns_ = wake;

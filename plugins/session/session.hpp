@@ -30,9 +30,13 @@ class SessionPlugin final : public Plugin,
                             private AdminHandler {
  public:
   // Packets in the pool senders get from pool(): 2048 buffers of 2048 bytes (4 MiB).
+  // Timer slack: the table's timers are run at most this late, so many remotes' deadlines
+  // share one wake-up (a tick visits every remote).
+  static constexpr std::uint64_t kTimerSlackNs = 50'000'000;
   static constexpr std::uint32_t kPoolPackets = 2048;
   static constexpr std::uint32_t kPoolBufferSize = 2048;
-  // SessionErrors waiting for their later loop turn; more are counted and dropped.
+  // SessionErrors waiting for their later loop turn; more in one turn are dropped (each is
+  // only a hint, and a burst of them says the same thing).
   static constexpr std::size_t kMaxPendingErrors = 64;
 
   SessionPlugin(Host* host, SessionConfig config);
@@ -115,7 +119,6 @@ class SessionPlugin final : public Plugin,
   Timer* error_timer_ = nullptr;
   SessionError pending_errors_[kMaxPendingErrors];
   std::size_t pending_error_count_ = 0;
-  std::uint64_t errors_dropped_ = 0;
 
   Gauge* sessions_gauge_ = nullptr;
   struct Published {

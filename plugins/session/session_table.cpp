@@ -299,7 +299,7 @@ std::size_t SessionTable::send(const PublicKey& key, std::uint16_t protocol, Pac
       for (std::size_t i = 0; i < count; ++i) packets[i]->release();
       SessionError e;
       e.kind = valid ? SessionError::Kind::unreachable : SessionError::Kind::no_route;
-      e.destination = valid ? address_of(key) : Address{};
+      e.destination = address_of(key);
       e.protocol = protocol;
       out.on_error(e);
       return 0;
