@@ -235,8 +235,10 @@ void RouterPlugin::send(NeighbourId to, const Message& message) noexcept {
       send_failed_->add(1);
       return;
     }
-    // Batch up to what the path carries: kMeshMinPayload at least, the buffer at most.
-    const std::uint32_t limit = std::min(mesh_->max_payload(n->address), packet->tailroom());
+    // Batch up to the payload every link carries. Not max_payload(n->address): that
+    // follows the FIB, whose route to a neighbour's address may use another, larger link
+    // than the direct one send_to_neighbour takes.
+    const std::uint32_t limit = std::min(kMeshMinPayload, packet->tailroom());
     if (limit < kPacketHeaderSize + kMaxTlvSize || packet->append(kPacketHeaderSize) == nullptr) {
       packet->release();
       send_failed_->add(1);
