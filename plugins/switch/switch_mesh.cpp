@@ -210,9 +210,18 @@ std::size_t SwitchPlugin::send(const MeshSend* sends, Packet* const* packets, st
 
 bool SwitchPlugin::send_to_neighbour(NeighbourId neighbour, std::uint16_t protocol, Packet* packet) noexcept {
   NeighbourIds::Entry* e = ids_->find(neighbour);
-  if (e == nullptr || packet->headroom() < kMeshHeadroom || e->neighbour->best == nullptr ||
-      packet->length > payload_fitting(e->neighbour->best->link->mtu())) {
-    if (e != nullptr && packet->headroom() >= kMeshHeadroom) ++mesh_stats_.too_big;
+  if (packet->headroom() < kMeshHeadroom) {
+    ++mesh_stats_.bad_send;
+    packet->release();
+    return false;
+  }
+  if (e == nullptr || e->neighbour->best == nullptr) {
+    ++mesh_stats_.no_route;
+    packet->release();
+    return false;
+  }
+  if (packet->length > payload_fitting(e->neighbour->best->link->mtu())) {
+    ++mesh_stats_.too_big;
     packet->release();
     return false;
   }

@@ -501,3 +501,15 @@ TEST_CASE("hopEncryption headers: ping and errors still work, and survive a reke
   CHECK(c.n2.counter("meshhost_switch_dropped_total", {{"reason", "decrypt_failed"}}) == 0);
   CHECK(c.n3.counter("meshhost_switch_dropped_total", {{"reason", "no_headers_key"}}) == 0);
 }
+
+TEST_CASE("neighbour observer hears cost changes when a link's loss moves its cost") {
+  Chain c;
+  const NeighbourId to2 = c.n1.observer.id_of(c.n2.host.public_key());
+  CHECK(c.n1.observer.costs.empty());
+  c.a1.set_loss(0.3, 7);
+  c.run(200'000 * kMs);
+  REQUIRE(c.n1.observer.downs.empty());
+  REQUIRE_FALSE(c.n1.observer.costs.empty());
+  CHECK(c.n1.observer.costs.back().first == to2);
+  CHECK(c.n1.observer.costs.back().second > 10);
+}
