@@ -86,12 +86,12 @@ void SessionTable::wake_at(std::uint64_t at_ns) noexcept { next_wake_ns_ = std::
 
 // ---- remotes ----
 
-Remote* SessionTable::find(const PublicKey& key) noexcept {
+Remote* SessionTable::find(const PublicKey& key) const noexcept {
   const auto it = by_key_.find(key);
   return it == by_key_.end() ? nullptr : it->second;
 }
 
-Remote* SessionTable::find(const Address& address) noexcept {
+Remote* SessionTable::find(const Address& address) const noexcept {
   const auto it = by_address_.find(address);
   return it == by_address_.end() ? nullptr : it->second;
 }

@@ -250,8 +250,8 @@ class SessionTable {
   // Releases every queued packet (their pools may be going away) without an error.
   void drop_queues() noexcept;
 
-  Remote* find(const PublicKey& key) noexcept;
-  Remote* find(const Address& address) noexcept;
+  Remote* find(const PublicKey& key) const noexcept;
+  Remote* find(const Address& address) const noexcept;
   const std::vector<std::unique_ptr<Remote>>& remotes() const noexcept { return remotes_; }
   const Stats& stats() const noexcept { return stats_; }
   Stats& mutable_stats() noexcept { return stats_; }  // the plugin counts its own drops here
