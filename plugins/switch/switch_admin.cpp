@@ -161,7 +161,12 @@ Status SwitchPlugin::start_probe(Probe::Kind kind, Str params_json, StringSink* 
         slot = &p;
         break;
       }
-    if (slot == nullptr) return host_->fail(StatusCode::again, "too many probes");
+    // Full: the probe finished longest ago makes room; 16 running ones refuse another.
+    if (slot == nullptr) {
+      for (auto& p : probes_)
+        if (slot == nullptr || (p.done_ns != 0 && (slot->done_ns == 0 || p.done_ns < slot->done_ns))) slot = &p;
+      if (slot->done_ns == 0) return host_->fail(StatusCode::again, "too many probes");
+    }
     Probe probe;
     probe.used = true;
     probe.kind = kind;

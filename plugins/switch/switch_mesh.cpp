@@ -374,15 +374,13 @@ void SwitchPlugin::on_control(const MeshInfo& info, Packet* packet) noexcept {
       packet->release();
       return;
     }
-    // Answer in the same buffer: the type byte changes, a fresh mesh header goes in front.
+    // Answer in the same buffer: the type byte changes, send() puts a fresh mesh header in
+    // front (and delivers it locally when this node pinged itself).
     packet->data()[1] = static_cast<std::uint8_t>(ControlType::echo_reply);
-    MeshHeader header;
-    header.protocol = kProtocolControl;
-    header.source = own_address_;
-    header.destination = info.source;
-    write_mesh_header(packet->prepend(kMeshHeaderSize), header);
-    std::uint32_t ignored = 0;
-    if (route(packet, info.source, &ignored) != Outcome::queued) packet->release();
+    MeshSend s;
+    s.destination = info.source;
+    s.protocol = kProtocolControl;
+    send(&s, &packet, 1);
     return;
   }
   const auto error = parse_error(message);
