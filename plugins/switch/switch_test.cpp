@@ -158,9 +158,10 @@ struct Chain {
     return nlohmann::json::parse(text);
   }
 
+  // Links before nodes: the switches stop (and let go of the links) before the links die.
   FakeLoop loop;
-  Node n1{loop}, n2{loop}, n3{loop};
   LoopbackLink a1, a2, b2, b3;
+  Node n1{loop}, n2{loop}, n3{loop};
 };
 
 bool same(const Address& a, const Address& b) { return std::memcmp(a.bytes, b.bytes, kAddressSize) == 0; }
