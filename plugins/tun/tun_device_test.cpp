@@ -19,6 +19,7 @@
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
+#include <linux/errqueue.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -242,6 +243,46 @@ int run_in_namespace(std::ostream& out) {
   ::close(sender);
   ::close(receiver);
 
+  // A node the sessions have no route to: the first datagram is refused silently, the
+  // next one is answered with Destination Unreachable (no route), which the kernel
+  // accepts (checksum and all) and queues as the socket's error.
+  {
+    const mh::Address lost = mh::generate_node_key().addr;
+    const int s = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const int on = 1;
+    ::setsockopt(s, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
+    const sockaddr_in6 to_lost = socket_address(lost, kOutPort);
+    ::connect(s, reinterpret_cast<const sockaddr*>(&to_lost), sizeof to_lost);
+    out << "sent_before_unreachable " << sessions.sent.size() << "\n";
+    sessions.refuse_with = mh::SessionError::Kind::no_route;
+    const std::string probe = "anyone there?";
+    ::send(s, probe.data(), probe.size(), 0);
+    run_until(loop, [&] {
+      return host.fake.counter_value("meshhost_tun_dropped_total", {{"reason", "send_failed"}}).value_or(0) >= 1;
+    });
+    sessions.refuse_with.reset();
+    ::send(s, probe.data(), probe.size(), 0);
+    sock_extended_err seen{};
+    run_until(loop, [&] {
+      char data[256], control[512];
+      iovec iov{data, sizeof data};
+      msghdr message{};
+      message.msg_iov = &iov;
+      message.msg_iovlen = 1;
+      message.msg_control = control;
+      message.msg_controllen = sizeof control;
+      if (::recvmsg(s, &message, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return false;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR) std::memcpy(&seen, CMSG_DATA(c), sizeof seen);
+      }
+      return true;
+    });
+    out << "unreachable_error " << static_cast<int>(seen.ee_origin) << " " << static_cast<int>(seen.ee_type) << " "
+        << static_cast<int>(seen.ee_code) << " " << seen.ee_errno << "\n";
+    out << "unreachable_sent " << sessions.sent.size() << "\n";
+    ::close(s);
+  }
+
   // Names already taken: by our own running device, and by an interface that is no TUN.
   for (const char* name : {kDevice, "lo"}) {
     LoopHost other_host(loop);
@@ -335,6 +376,9 @@ TEST_CASE("the plugin puts the node's address on a real TUN device and carries p
   CHECK(facts["received_spoofed"] == "");
   CHECK(facts["spoofed_counted"] == "1");
   CHECK(facts["path_mtu"] == "1300");
+  // origin ICMP6 (3), type 1 (Destination Unreachable), code 0 (no route), ENETUNREACH
+  CHECK(facts["unreachable_error"] == "3 1 0 " + std::to_string(ENETUNREACH));
+  CHECK(facts["unreachable_sent"] == facts["sent_before_unreachable"]);
   CHECK(facts["taken_mhtest0"] == "tun device mhtest0: the TUN device is already in use by another process");
   CHECK(facts["taken_lo"] == "tun device lo: the name is taken by an interface that is not a TUN device");
   CHECK(facts["after_stop_ifindex"] == "0");
