@@ -42,4 +42,5 @@ spoof "$addr1" 1
 mh_wait_for 10 "the last genuine datagram at n3" count_is 4
 [ "$(mesh_metric 3 meshhost_tun_dropped_total reason spoofed_source)" = 5 ] ||
   mh_fail "n3 counted $(mesh_metric 3 meshhost_tun_dropped_total reason spoofed_source) spoofed datagrams, expected 5"
+mesh_stop_all
 mh_log "PASS"

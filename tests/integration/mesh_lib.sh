@@ -34,7 +34,7 @@ trap mesh_exit EXIT
 # Timers the scenarios run with (ms): faster than the defaults so recoveries fit the
 # test's time, in the same proportions.
 MESH_SWITCH_TIMERS='{ "keepaliveMs": 1000, "handshakeRetryMs": 1000, "unresponsiveMs": 3000, "goneMs": 20000 }'
-MESH_ROUTER_JSON=${MESH_ROUTER_JSON:-'{}'}
+MESH_ROUTER_JSON=${MESH_ROUTER_JSON:-'{ "timers": { "updateIntervalMs": 2000, "routeExpiryMs": 7000, "holdDownMs": 4000, "requestTimeoutMs": 500 } }'}
 MESH_HOP_ENCRYPTION=${MESH_HOP_ENCRYPTION:-full}
 
 # mesh_make_nodes N: namespaces n1…nN.
@@ -87,20 +87,21 @@ mesh_link_set() {
 # mesh_config I [EXTRA_PLUGINS_JSON]: writes $MH_TMP/nI.json.
 mesh_config() {
   local i=$1 extra=${2:-}
-  local connect
+  local connect plugin_dirs=
   connect=$(paste -sd, "$MH_TMP/n$i.connect")
+  [ -z "${MESH_PLUGIN_DIR:-}" ] || plugin_dirs="\"$(realpath "$MESH_PLUGIN_DIR")\""
   cat >"$MH_TMP/n$i.json" <<JSON
 {
   "privateKey": "$(cat "$MH_TMP/n$i.key")",
   "stateDir": "$MH_TMP/n$i/state",
   "admin": { "socket": "$MH_TMP/n$i/admin.sock" },
-  "pluginDirs": [${MESH_PLUGIN_DIR:+"$MESH_PLUGIN_DIR"}],
+  "pluginDirs": [$plugin_dirs],
   "plugins": {
     ${extra:+$extra,}
     "udp": { "bind": ["0.0.0.0:11234"], "connectTo": { $connect }, "hopEncryption": "$MESH_HOP_ENCRYPTION" },
     "switch": { "timers": $MESH_SWITCH_TIMERS },
     "router": $MESH_ROUTER_JSON,
-    "session": {},
+    "session": { "keepaliveMs": 2000 },
     "tun": { "name": "$MESH_TUN" }
   }
 }
