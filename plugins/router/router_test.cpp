@@ -429,7 +429,8 @@ namespace {
 // Kills (no stop) node 2 of a ring of five and brings it back with the same key, with
 // `prepare` run on its state directory in between; returns how long until every node
 // reaches every other again.
-std::uint64_t restart_time(const std::function<void(const std::filesystem::path&)>& prepare, bool links_flap) {
+std::uint64_t restart_time(const std::function<void(const std::filesystem::path&)>& prepare, bool links_flap,
+                           bool expect_newer = false) {
   Mesh m;
   for (int i = 0; i < 5; ++i) m.add();
   for (int i = 0; i < 5; ++i) m.net.connect(*m[i].mesh, *m[(i + 1) % 5].mesh, 10);
@@ -456,6 +457,19 @@ std::uint64_t restart_time(const std::function<void(const std::filesystem::path&
   const std::uint16_t seqno_after = m.routes(x)[0]["seqno"].get<std::uint16_t>();
   CAPTURE(seqno_before);
   CAPTURE(seqno_after);
+  if (expect_newer) CHECK(mh::router::seqno_newer(seqno_after, seqno_before));
+  // Every node's selected route to it carries the seqno it now announces.
+  const std::string address = mh::format_address(x.host->address());
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    if (&m[i] == &x) continue;
+    int selected = 0;
+    for (const auto& r : m.routes(m[i])) {
+      if (r["address"] != address || r["selected"] != true) continue;
+      ++selected;
+      CHECK(r["seqno"] == seqno_after);
+    }
+    CHECK(selected == 1);
+  }
   return *took;
 }
 
@@ -479,7 +493,7 @@ TEST_CASE("router: a node restarted with the same key is reachable again within 
   };
   for (const bool flap : {false, true}) {
     CAPTURE(flap);
-    const std::uint64_t kept = restart_time(keep, flap);
+    const std::uint64_t kept = restart_time(keep, flap, true);  // the reservation alone suffices
     const std::uint64_t wiped = restart_time(wipe, flap);
     const std::uint64_t old = restart_time(stale, flap);
     MESSAGE("restart " << std::string(flap ? "with" : "without") << " link flap: state kept " << kept / kMs << " ms, wiped "
@@ -505,4 +519,24 @@ TEST_CASE("router: a stopped router leaves no timer, protocol or observer behind
   Sink sink;
   CHECK(a.mesh->register_protocol(mh::kProtocolRouting, &sink).ok());
   a.mesh->unregister_protocol(mh::kProtocolRouting);
+}
+
+TEST_CASE("router: SIGHUP applies the same config, asks for a restart for another, refuses a bad one") {
+  Mesh m;
+  Node& a = m.add(R"({"maxRoutes": 2000})");
+  struct Sink final : mh::ErrorSink {
+    int errors = 0;
+    void error(mh::Str, mh::Str, mh::Str) noexcept override { ++errors; }
+  } sink;
+  CHECK(a.plugin->reconfigure(R"({"maxRoutes": 2000})", &sink) == mh::ReconfigureResult::applied);
+  CHECK(a.plugin->reconfigure(R"({"maxRoutes": 3000})", &sink) == mh::ReconfigureResult::restart_required);
+  CHECK(sink.errors == 0);
+  CHECK(a.plugin->reconfigure(R"({"maxRoutes": "many"})", &sink) == mh::ReconfigureResult::error);
+  CHECK(sink.errors == 1);
+  // create() refuses a bad config with the path in its message.
+  FakeHost host("router", &m.loop);
+  mh::Plugin* plugin = nullptr;
+  const mh::Status status = descriptor().create(&host, R"({"timers": {"holdDownMs": 0}})", &plugin);
+  CHECK_FALSE(status.ok());
+  CHECK(std::string(status.message.data, status.message.size).find("timers.holdDownMs") != std::string::npos);
 }
