@@ -235,7 +235,7 @@ void RouteTable::handle_update(Neighbour& from, const Update& u) {
   route->seqno = u.seqno;
   route->advertised_metric = u.metric;
   route->updated_ns = now_ns_;
-  // Three missed updates of the sender's interval, or our own expiry if that is longer.
+  // Three and a half of the sender's intervals (RFC 8966), or our own expiry if longer.
   const std::uint64_t their_interval_ns = u.interval_cs != 0 ? u.interval_cs * kNsPerCs : timers_.update_interval_ns;
   route->expires_ns = now_ns_ + std::max(timers_.route_expiry_ns, their_interval_ns * 7 / 2);
   wake_at(route->expires_ns);
