@@ -215,7 +215,9 @@ void RouteTable::handle_update(Neighbour& from, const Update& u) {
   // Unfeasible updates are kept too (RFC 8966 keeps existing entries; we also keep new
   // ones): never selected, but they show where a seqno request may find a better route.
   const bool is_feasible = d == nullptr || feasible(*d, u.seqno, u.metric);
-  if (!is_feasible) ++stats_.unfeasible;
+  // Counted when it brings something new, not on every periodic refresh of the same.
+  if (!is_feasible && (route == nullptr || route->seqno != u.seqno || route->advertised_metric != u.metric))
+    ++stats_.unfeasible;
   if (route == nullptr) {
     if (route_count_ >= limits_.max_routes || from.routes >= limits_.max_routes_per_neighbour ||
         (d == nullptr && destinations_.size() >= limits_.max_routes)) {

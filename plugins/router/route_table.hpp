@@ -54,7 +54,7 @@ struct Stats {
   std::uint64_t bad_message = 0;    // a packet whose header or TLV framing is wrong: all of it
   std::uint64_t bad_key = 0;        // an update whose address is not the hash of its key
   std::uint64_t table_full = 0;     // an update beyond maxRoutes or maxRoutesPerNeighbour
-  std::uint64_t unfeasible = 0;     // an update failing the feasibility condition (kept, never selected)
+  std::uint64_t unfeasible = 0;     // a new update failing the feasibility condition (kept, never selected)
   std::uint64_t unknown_tlv = 0;    // TLVs of a type this version does not know (skipped)
   std::uint64_t not_neighbour = 0;  // a packet from something that is not a neighbour now
 };

@@ -197,6 +197,46 @@ TEST_CASE("route table: an unfeasible update is refused and a newer seqno asked 
   CHECK(f.out.updates(2, f.x.addr).back().metric == kInfiniteMetric);
 }
 
+TEST_CASE("route table: a route request is answered with that route, or its retraction, or our own") {
+  Fixture f;
+  f.up_both();
+  f.from1({update(f.x, 5, 20)});
+  f.out.sent.clear();
+  Message request;
+  request.type = TlvType::route_request;
+  request.route_request.wildcard = false;
+  request.route_request.address = f.x.addr;
+  f.from2({request});
+  REQUIRE(f.out.updates(2, f.x.addr).size() == 1);
+  CHECK(f.out.updates(2, f.x.addr)[0].metric == 30);
+  request.route_request.address = f.self.addr;
+  f.from2({request});
+  REQUIRE(f.out.updates(2, f.self.addr).size() == 1);
+  CHECK(f.out.updates(2, f.self.addr)[0].metric == 0);
+  // Lost: a retraction.
+  f.from1({update(f.x, 5, kInfiniteMetric)});
+  f.out.sent.clear();
+  request.route_request.address = f.x.addr;
+  f.from2({request});
+  REQUIRE(f.out.updates(2, f.x.addr).size() == 1);
+  CHECK(f.out.updates(2, f.x.addr)[0].metric == kInfiniteMetric);
+  // Unknown: nothing.
+  request.route_request.address = mh::generate_node_key().addr;
+  f.out.sent.clear();
+  f.from2({request});
+  CHECK(f.out.sent.empty());
+}
+
+TEST_CASE("route table: an unfeasible route is counted once, not at each refresh") {
+  Fixture f;
+  f.up_both();
+  f.from1({update(f.x, 5, 20)});
+  for (int i = 0; i < 4; ++i) f.from2({update(f.x, 5, 40)});
+  CHECK(f.table.stats().unfeasible == 1);
+  f.from2({update(f.x, 5, 45)});
+  CHECK(f.table.stats().unfeasible == 2);
+}
+
 TEST_CASE("route table: hysteresis keeps the selected route against a marginally better one") {
   Fixture f;
   f.up_both();
