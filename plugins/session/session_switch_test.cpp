@@ -150,8 +150,9 @@ struct Chain {
     return from.session->send_to_address(to.switch_host.address(), kProto, &p, 1);
   }
   FakeLoop loop;
-  Node n1{loop}, n2{loop}, n3{loop};
+  // Links before nodes: a node's switch stops (and leaves its links) before they go.
   LoopbackLink a1, a2, b2, b3;
+  Node n1{loop}, n2{loop}, n3{loop};
 };
 
 }  // namespace
