@@ -272,7 +272,12 @@ void RouteTable::handle_seqno_request(Neighbour& from, const SeqnoRequest& reque
   if (same_address(request.address, own_address_)) {
     // RFC 8966 §3.8.1.2, with the raise going straight to the requested seqno: after a
     // restart that lost our seqno, one request brings us past what the mesh remembers.
-    if (seqno_newer(request.seqno, own_seqno_)) {
+    // At most one raise per request timeout: each is written to disk and floods the mesh
+    // with updates, so a neighbour must not be able to ask for them in a loop. A genuine
+    // asker resends after the timeout.
+    const bool may_raise = !own_raised_ || now_ns_ >= own_seqno_since_ns_ + timers_.request_timeout_ns;
+    if (seqno_newer(request.seqno, own_seqno_) && may_raise) {
+      own_raised_ = true;
       own_seqno_ = request.seqno;
       own_seqno_since_ns_ = now_ns_;
       ++stats_.own_seqno_raised;

@@ -221,6 +221,7 @@ class RouteTable {
   std::uint16_t own_seqno_;
   std::uint64_t own_seqno_since_ns_ = 0;
   bool own_dirty_ = false;
+  bool own_raised_ = false;  // by a seqno request, at own_seqno_since_ns_
   Timers timers_;
   Limits limits_;
   Output& output_;

@@ -338,6 +338,19 @@ TEST_CASE("route table: a seqno request for our own address raises our seqno, ma
   CHECK(f.out.seqnos.size() == 1);
 }
 
+TEST_CASE("route table: a neighbour cannot make us raise our seqno in a loop") {
+  Fixture f(Limits{}, 100);
+  f.up_both();
+  f.from1({seqno_request(f.self.addr, 150)});
+  f.from1({seqno_request(f.self.addr, 200)}, kT0 + 1);
+  CHECK(f.table.own_seqno() == 150);
+  CHECK(f.out.seqnos.size() == 1);
+  // The asker's resend after the request timeout is honoured.
+  f.from1({seqno_request(f.self.addr, 200)}, kT0 + Timers{}.request_timeout_ns);
+  CHECK(f.table.own_seqno() == 200);
+  CHECK(f.out.seqnos.size() == 2);
+}
+
 TEST_CASE("route table: seqno requests for others are answered or forwarded towards the originator once") {
   Fixture f;
   f.up_both();
