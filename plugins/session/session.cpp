@@ -228,7 +228,8 @@ std::uint32_t SessionPlugin::max_payload(const Address& address) noexcept {
 // ---- the mesh ----
 
 void SessionPlugin::on_mesh_receive(const MeshInfo* infos, Packet* const* packets, std::size_t count) noexcept {
-  (void)infos;  // nothing in the mesh header is trusted: the session says who sent it
+  // Nothing in the mesh header is trusted (the session says who sent it) except the
+  // neighbour a packet came through, which the handshake rate limit shares out by.
   const std::uint64_t now = host_->loop()->now_ns();
   Packet* batch[kBatch];
   std::size_t n = 0;
@@ -236,7 +237,7 @@ void SessionPlugin::on_mesh_receive(const MeshInfo* infos, Packet* const* packet
   std::uint16_t batch_protocol = 0;
   for (std::size_t i = 0; i < count; ++i) {
     Packet* p = packets[i];
-    const auto d = table_->receive(MutableByteView(p->data(), p->length), now, *this);
+    const auto d = table_->receive(MutableByteView(p->data(), p->length), now, *this, infos[i].from);
     if (!d) {
       p->release();
       continue;

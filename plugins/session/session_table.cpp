@@ -37,7 +37,7 @@ SessionTable::SessionTable(const noise::StaticKey& local, SessionTableConfig con
   free_slots_.reserve(size);
   for (std::uint32_t i = size; i-- > 0;) free_slots_.push_back(i);
   remotes_.reserve(config_.limits.max_sessions);
-  handshake_credit_ns_ = std::uint64_t{config_.limits.handshake_burst} * (kNsPerSecond / std::max(1u, config_.limits.handshakes_per_second));
+  neighbour_buckets_.resize(kNeighbourBuckets);
 }
 
 SessionTable::~SessionTable() { drop_queues(); }
@@ -407,13 +407,37 @@ void SessionTable::send_initiation(Remote& r, std::uint64_t now_ns, Output& out)
   ++stats_.initiations_sent;
 }
 
-bool SessionTable::handshake_allowed(std::uint64_t now_ns) noexcept {
-  const std::uint64_t cost = kNsPerSecond / std::max(1u, config_.limits.handshakes_per_second);
-  const std::uint64_t max_credit = cost * std::max(1u, config_.limits.handshake_burst);
-  handshake_credit_ns_ = std::min(max_credit, handshake_credit_ns_ + age(now_ns, handshake_credit_at_ns_));
-  handshake_credit_at_ns_ = now_ns;
-  if (handshake_credit_ns_ < cost) return false;
-  handshake_credit_ns_ -= cost;
+namespace {
+
+// Refills `credit_ns` for the time since `at_ns` (capped at max) and says whether `cost`
+// is there; takes nothing.
+bool refill(std::uint64_t& credit_ns, std::uint64_t& at_ns, std::uint64_t now_ns, std::uint64_t cost,
+            std::uint64_t max_credit) noexcept {
+  credit_ns = std::min(max_credit, credit_ns + (now_ns >= at_ns ? now_ns - at_ns : 0));
+  at_ns = now_ns;
+  return credit_ns >= cost;
+}
+
+}  // namespace
+
+bool SessionTable::handshake_allowed(std::uint64_t now_ns, NeighbourId via) noexcept {
+  const std::uint32_t rate = std::max(1u, config_.limits.handshakes_per_second);
+  const std::uint32_t burst = std::max(1u, config_.limits.handshake_burst);
+  const std::uint64_t cost = kNsPerSecond / rate;
+  // A neighbour's bucket holds a quarter of the node's burst and refills at a quarter of
+  // its rate: the same cost counted four times over.
+  const std::uint64_t neighbour_cost = 4 * cost;
+  const std::uint64_t neighbour_max = neighbour_cost * std::max(1u, burst / 4);
+  if (node_bucket_.at_ns == 0) node_bucket_.credit_ns = cost * burst;  // start full
+  if (!refill(node_bucket_.credit_ns, node_bucket_.at_ns, now_ns, cost, cost * burst)) return false;
+  Bucket* b = nullptr;
+  if (via != kNoNeighbour) {
+    b = &neighbour_buckets_[via % kNeighbourBuckets];
+    if (b->owner != via) *b = Bucket{via, neighbour_max, now_ns};  // a new neighbour starts full
+    if (!refill(b->credit_ns, b->at_ns, now_ns, neighbour_cost, neighbour_max)) return false;
+    b->credit_ns -= neighbour_cost;
+  }
+  node_bucket_.credit_ns -= cost;
   return true;
 }
 
@@ -439,7 +463,7 @@ void SessionTable::session_ready(Remote& r, std::uint64_t now_ns, Output& out) n
   wake_at(r.current.created_ns + config_.timers.reject_after_ns);
 }
 
-void SessionTable::on_initiation(ByteView frame, std::uint64_t now_ns, Output& out) noexcept {
+void SessionTable::on_initiation(ByteView frame, std::uint64_t now_ns, Output& out, NeighbourId via) noexcept {
   const auto msg = parse_initiation(frame);
   if (!msg) {
     ++stats_.bad_message;
@@ -450,7 +474,7 @@ void SessionTable::on_initiation(ByteView frame, std::uint64_t now_ns, Output& o
     ++stats_.bad_mac1;
     return;
   }
-  if (!handshake_allowed(now_ns)) {
+  if (!handshake_allowed(now_ns, via)) {
     ++stats_.rate_limited;
     return;
   }
@@ -637,7 +661,8 @@ std::optional<Delivery> SessionTable::on_transport(MutableByteView frame, std::u
   return Delivery{&r, plain->protocol, plain->data};
 }
 
-std::optional<Delivery> SessionTable::receive(MutableByteView frame, std::uint64_t now_ns, Output& out) noexcept {
+std::optional<Delivery> SessionTable::receive(MutableByteView frame, std::uint64_t now_ns, Output& out,
+                                              NeighbourId via) noexcept {
   const auto header = parse_header(frame);
   if (!header || header->version != kSessionVersion) {
     ++stats_.bad_message;
@@ -645,7 +670,7 @@ std::optional<Delivery> SessionTable::receive(MutableByteView frame, std::uint64
   }
   switch (static_cast<FrameType>(header->type)) {
     case FrameType::transport: return on_transport(frame, now_ns, out);
-    case FrameType::initiation: on_initiation(frame, now_ns, out); break;
+    case FrameType::initiation: on_initiation(frame, now_ns, out, via); break;
     case FrameType::response: on_response(frame, now_ns, out); break;
     default: ++stats_.bad_message; break;
   }

@@ -14,6 +14,7 @@
 
 #include "session_frames.hpp"
 
+#include <meshhost/mesh.hpp>
 #include <meshhost/noise.hpp>
 #include <meshhost/packet.hpp>
 #include <meshhost/sessions.hpp>
@@ -74,7 +75,8 @@ static_assert(check_timers(Timers{}) == nullptr, "the defaults must be consisten
 struct Limits {
   std::uint32_t max_sessions = 4096;   // remote keys with any state at once
   std::uint32_t queue_length = 32;     // packets waiting for a handshake, per remote
-  // Initiations a responder spends Diffie-Hellman work on, per second, after a burst.
+  // Initiations a responder spends Diffie-Hellman work on, per second, after a burst; those
+  // arriving through any one neighbour get a quarter of it.
   std::uint32_t handshakes_per_second = 200;
   std::uint32_t handshake_burst = 200;
 };
@@ -234,10 +236,12 @@ class SessionTable {
   std::size_t send(const PublicKey& key, std::uint16_t protocol, Packet* const* packets, std::size_t count,
                    std::uint64_t now_ns, Output& out, std::uint32_t extra_headroom = 0) noexcept;
 
-  // One session frame (a mesh payload). Handshakes are answered through `out`; a data
-  // payload is decrypted in place and returned. Everything else (and every bad frame,
-  // counted in stats()) returns nullopt.
-  std::optional<Delivery> receive(MutableByteView frame, std::uint64_t now_ns, Output& out) noexcept;
+  // One session frame (a mesh payload) that arrived through neighbour `via` (MeshInfo::from,
+  // authenticated per hop; kNoNeighbour when unknown). Handshakes are answered through
+  // `out`; a data payload is decrypted in place and returned. Everything else (and every
+  // bad frame, counted in stats()) returns nullopt.
+  std::optional<Delivery> receive(MutableByteView frame, std::uint64_t now_ns, Output& out,
+                                  NeighbourId via = kNoNeighbour) noexcept;
 
   // Tells `from` that `protocol` has no receiver here (at most once a second per remote).
   void report_no_receiver(Remote& from, std::uint16_t protocol, std::uint64_t now_ns, Output& out) noexcept;
@@ -275,7 +279,7 @@ class SessionTable {
     }
   };
 
-  void on_initiation(ByteView frame, std::uint64_t now_ns, Output& out) noexcept;
+  void on_initiation(ByteView frame, std::uint64_t now_ns, Output& out, NeighbourId via) noexcept;
   void on_response(ByteView frame, std::uint64_t now_ns, Output& out) noexcept;
   std::optional<Delivery> on_transport(MutableByteView frame, std::uint64_t now_ns, Output& out) noexcept;
 
@@ -290,7 +294,7 @@ class SessionTable {
   void install(Remote& r, Keys&& keys) noexcept;  // keys become current; current becomes previous
   void session_ready(Remote& r, std::uint64_t now_ns, Output& out) noexcept;
   std::uint64_t service(Remote& r, std::uint64_t now_ns, Output& out) noexcept;
-  bool handshake_allowed(std::uint64_t now_ns) noexcept;
+  bool handshake_allowed(std::uint64_t now_ns, NeighbourId via) noexcept;
   Tai64n next_timestamp(std::uint64_t now_ns) noexcept;
 
   Remote* add_remote(const PublicKey& key, std::uint64_t now_ns) noexcept;
@@ -316,9 +320,17 @@ class SessionTable {
   std::vector<Slot> slots_;  // a power of two; index & mask is the slot
   std::uint32_t slot_mask_ = 0;
   std::vector<std::uint32_t> free_slots_;
-  // The responder's handshake budget: a token bucket kept as time.
-  std::uint64_t handshake_credit_ns_ = 0;
-  std::uint64_t handshake_credit_at_ns_ = 0;
+  // The responder's handshake budget: token buckets kept as time, one for the node and one
+  // per neighbour the initiations came through (a quarter of the node's each), so a flood
+  // arriving through one neighbour leaves the rest of the budget to the others.
+  struct Bucket {
+    NeighbourId owner = kNoNeighbour;
+    std::uint64_t credit_ns = 0;
+    std::uint64_t at_ns = 0;
+  };
+  static constexpr std::size_t kNeighbourBuckets = 256;  // indexed by the id's low bits
+  Bucket node_bucket_;
+  std::vector<Bucket> neighbour_buckets_;
   std::uint64_t last_stamp_unix_ns_ = 0;
   std::uint64_t next_wake_ns_ = ~std::uint64_t{0};
 };

@@ -76,6 +76,7 @@ struct Frame {
   Address to;
   std::vector<std::uint8_t> bytes;
   std::uint16_t e2e_offset;
+  NeighbourId via = kNoNeighbour;  // the neighbour it arrives through, as the mesh says
 };
 
 // Frames wait on the wire until deliver(); a test may look at, change, drop or copy them.
@@ -103,7 +104,7 @@ struct Net {
     seen.push_back(f);
     Node* n = by_address(f.to);
     if (n == nullptr) return;
-    auto d = n->table->receive(MutableByteView(f.bytes.data(), f.bytes.size()), now_ns, *n);
+    auto d = n->table->receive(MutableByteView(f.bytes.data(), f.bytes.size()), now_ns, *n, f.via);
     if (d) {
       n->received.push_back({d->from->peer.key, d->from->peer.address, d->protocol,
                              std::string(reinterpret_cast<const char*>(d->data.data()), d->data.size())});
@@ -446,6 +447,32 @@ TEST_CASE("session table: a flood of initiations is bounded in DH work and in ta
   friend_.send(b, "still here");
   net.deliver();
   CHECK(b.received.back().data == "still here");
+}
+
+TEST_CASE("session table: a flood through one neighbour leaves the handshake budget of the others") {
+  Net net;
+  SessionTableConfig config;
+  config.limits.handshakes_per_second = 40;  // a neighbour gets 10 a second, burst 10
+  config.limits.handshake_burst = 40;
+  Node b(net, key(0), config);
+  std::vector<std::unique_ptr<Node>> attackers;
+  for (std::size_t i = 0; i < 30; ++i) attackers.push_back(std::make_unique<Node>(net, key(2 + i), SessionTableConfig{}));
+  for (auto& x : attackers) x->send(b, "spam");
+  net.deliver([&](Frame& f) {
+    f.via = 7;  // all through one neighbour
+    return net.by_address(f.to) == &b;
+  });
+  CHECK(b.table->stats().responses_sent == 10);
+  CHECK(b.table->stats().rate_limited == 20);
+
+  Node friend_(net, key(1), {});
+  friend_.send(b, "through another neighbour");
+  net.deliver([&](Frame& f) {
+    f.via = net.by_address(f.to) == &b ? 9 : 0;
+    return true;
+  });
+  REQUIRE(b.received.size() == 1);
+  CHECK(b.received[0].data == "through another neighbour");
 }
 
 TEST_CASE("session table: no receiver at the far end comes back as a SessionError") {
