@@ -79,7 +79,7 @@ Status SessionPlugin::init() noexcept {
     table_config.limits = config_.limits;
     table_config.wall_clock = &clock_;
     table_ = std::make_unique<SessionTable>(local_key_, table_config);
-    receivers_.reserve(16);
+    receivers_.reserve(kMaxReceivers);
     if (Status s = host_->provide("sessions", &service_); !s.ok()) return s;
     if (Status s = host_->register_admin_method("session.list", this); !s.ok()) return s;
     if (Status s = host_->loop()->create_timer(this, &timer_); !s.ok()) return s;
@@ -168,6 +168,8 @@ Status SessionPlugin::register_protocol(std::uint16_t protocol, SessionReceiver*
     return Status::error(StatusCode::invalid_argument, "session: protocol 0 is the session layer's own");
   if (receiver_for(protocol) != nullptr)
     return Status::error(StatusCode::already_exists, "session: protocol already has a receiver");
+  if (receivers_.size() >= kMaxReceivers)
+    return Status::error(StatusCode::again, "session: no room for another protocol's receiver");
   try {
     receivers_.emplace_back(protocol, receiver);
   } catch (const std::exception&) {
@@ -281,8 +283,14 @@ void SessionPlugin::on_mesh_error(const MeshError& error) noexcept {
     case MeshError::Kind::hop_limit_exceeded:
     case MeshError::Kind::unreachable_protocol: e.kind = SessionError::Kind::unreachable; break;
   }
-  for (const auto& [protocol, receiver] : receivers_) {
-    e.protocol = protocol;
+  // A receiver may unregister (or register) from inside its callback: walk a snapshot.
+  std::uint16_t protocols[kMaxReceivers];
+  std::size_t count = 0;
+  for (const auto& entry : receivers_) protocols[count++] = entry.first;
+  for (std::size_t i = 0; i < count; ++i) {
+    SessionReceiver* receiver = receiver_for(protocols[i]);
+    if (receiver == nullptr) continue;
+    e.protocol = protocols[i];
     receiver->on_session_error(e);
   }
 }

@@ -38,6 +38,8 @@ class SessionPlugin final : public Plugin,
   // SessionErrors waiting for their later loop turn; more in one turn are dropped (each is
   // only a hint, and a burst of them says the same thing).
   static constexpr std::size_t kMaxPendingErrors = 64;
+  // Protocols with a receiver at once.
+  static constexpr std::size_t kMaxReceivers = 64;
 
   SessionPlugin(Host* host, SessionConfig config);
   ~SessionPlugin();

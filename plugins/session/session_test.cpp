@@ -391,3 +391,38 @@ TEST_CASE("session plugin: stop gives every queued packet back") {
   CHECK(pool->in_use() == 0);
   ch.a.plugin->start();
 }
+
+TEST_CASE("session plugin: a receiver may unregister itself while it hears a mesh error") {
+  Chain ch;
+  struct Quitter final : SessionReceiver {
+    void on_session_receive(const SessionPeer&, Packet* const* packets, std::size_t count) noexcept override {
+      for (std::size_t i = 0; i < count; ++i) packets[i]->release();
+    }
+    void on_session_error(const SessionError&) noexcept override {
+      ++errors;
+      sessions->unregister_protocol(protocol);
+    }
+    Sessions* sessions = nullptr;
+    std::uint16_t protocol = 0;
+    int errors = 0;
+  } first, second;
+  first.sessions = second.sessions = ch.a.plugin.get();
+  first.protocol = 0x9001;
+  second.protocol = 0x9002;
+  REQUIRE(ch.a.plugin->register_protocol(0x9001, &first).ok());
+  REQUIRE(ch.a.plugin->register_protocol(0x9002, &second).ok());
+  const KeyPair stranger = generate_node_key();
+  ch.a.directory.keys[stranger.addr] = stranger.pub;  // a key, but no route: the mesh says so
+  Packet* p = ch.a.packet("x");
+  ch.a.plugin->send_to_address(stranger.addr, kProto, &p, 1);
+  ch.run();
+  CHECK(first.errors == 1);
+  CHECK(second.errors == 1);
+  CHECK(ch.a.rx.errors.size() == 1);
+  // Both gone: a second error reaches only the test's own receiver.
+  Packet* q = ch.a.packet("y");
+  ch.a.plugin->send_to_address(stranger.addr, kProto, &q, 1);
+  ch.run(2 * kS);
+  CHECK(first.errors == 1);
+  CHECK(second.errors == 1);
+}
