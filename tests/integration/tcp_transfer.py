@@ -2,15 +2,23 @@
 """A TCP transfer that proves integrity: `serve ADDRESS PORT OUTFILE` accepts one
 connection and writes the SHA-256 of everything received (and its length) to OUTFILE;
 `send ADDRESS PORT MEGABYTES MARKER` sends that many MiB of pseudo-random data with MARKER
-repeated through it and prints the SHA-256 it sent. Both give up after 120 s."""
+repeated through it and prints the SHA-256 it sent. Both give up after 120 s.
+For benchmarks (bench/mesh_throughput.sh): `blast ADDRESS PORT MEGABYTES` sends one
+repeated block and prints the goodput in Mbit/s, measured from connect to the server's
+close; the server side is `serve` as well."""
 import hashlib
 import random
 import socket
 import sys
+import time
+
+
+def family_of(address):
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
 def serve(address, port, outfile):
-    srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    srv = socket.socket(family_of(address), socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((address, int(port)))
     srv.listen(1)
@@ -47,5 +55,17 @@ def send(address, port, megabytes, marker):
     print(f"{digest.hexdigest()} {size}")
 
 
+def blast(address, port, megabytes):
+    block = bytes(range(256)) * 256  # 64 KiB
+    started = time.monotonic()
+    conn = socket.create_connection((address, int(port)), timeout=120)
+    for _ in range(int(megabytes) * 16):
+        conn.sendall(block)
+    conn.shutdown(socket.SHUT_WR)
+    conn.recv(1)
+    seconds = time.monotonic() - started
+    print(f"{int(megabytes) * 8 * 1048576 / seconds / 1e6:.0f}")
+
+
 if __name__ == "__main__":
-    {"serve": serve, "send": send}[sys.argv[1]](*sys.argv[2:])
+    {"serve": serve, "send": send, "blast": blast}[sys.argv[1]](*sys.argv[2:])
