@@ -132,6 +132,12 @@ Neighbour* PeerTable::find(const PublicKey& key) noexcept {
   return nullptr;
 }
 
+const Neighbour* PeerTable::find(const PublicKey& key) const noexcept {
+  for (const auto& n : neighbours_)
+    if (same_key(n->key, key)) return n.get();
+  return nullptr;
+}
+
 Neighbour* PeerTable::add_neighbour(const PublicKey& key) noexcept {
   if (neighbours_.size() >= config_.limits.max_neighbours) {
     ++stats_.table_full;
@@ -232,7 +238,25 @@ void PeerTable::update_neighbour(Neighbour& n, Output& out) noexcept {
 
 // ---- hints ----
 
+bool PeerTable::needs_psk(const PeerHint& hint) const noexcept {
+  if (!hint.from_beacon || hint.password.size == 0) return false;
+  if (same_key(hint.key, local_public_) || !is_valid_node_key(hint.key)) return false;  // refused anyway
+  const Neighbour* n = find(hint.key);
+  return n == nullptr || (!n->configured && std::string_view(hint.password.data, hint.password.size) != n->password);
+}
+
 void PeerTable::add_hint(Link* link, const PeerHint& hint, std::uint64_t now_ns, Output& out) noexcept {
+  this->hint(link, hint, nullptr, now_ns, out);
+}
+
+void PeerTable::add_hint(Link* link, const PeerHint& hint, const noise::Psk& psk, std::uint64_t now_ns,
+                         Output& out) noexcept {
+  this->hint(link, hint, &psk, now_ns, out);
+}
+
+// `psk`, when given, is the hint's password's psk towards hint.key, derived by the caller.
+void PeerTable::hint(Link* link, const PeerHint& hint, const noise::Psk* psk, std::uint64_t now_ns,
+                     Output& out) noexcept {
   if (same_key(hint.key, local_public_) || !is_valid_node_key(hint.key)) {
     ++stats_.invalid_key;
     return;
@@ -247,7 +271,12 @@ void PeerTable::add_hint(Link* link, const PeerHint& hint, std::uint64_t now_ns,
       const std::string_view password(hint.password.data, hint.password.size);
       if (password != n->password || (!hint.from_beacon && !n->configured)) {
         n->password = std::string(password);
-        if (!noise::derive_psk(password, hint.key, &n->initiator_psk).ok()) n->initiator_psk = noise::Psk{};
+        if (psk != nullptr) {
+          n->initiator_psk = *psk;
+        } else {
+          if (!password.empty()) ++stats_.psks_derived;
+          if (!noise::derive_psk(password, hint.key, &n->initiator_psk).ok()) n->initiator_psk = noise::Psk{};
+        }
       }
       n->login = std::string(hint.login.data, std::min(hint.login.size, kMaxLoginSize));
       if (!hint.from_beacon) {

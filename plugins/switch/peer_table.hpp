@@ -113,6 +113,13 @@ class PeerTable {
   // psk is derived here once per password (Argon2id: slow). Out of memory: counted as
   // table_full, the hint is ignored.
   void add_hint(Link* link, const PeerHint& hint, std::uint64_t now_ns, Output& out) noexcept;
+  // Whether add_hint(link, hint) would run Argon2id: a beacon's hint with a password for a
+  // key that is unknown, or known, not configured and with another password. The switch
+  // derives those off the loop thread and calls the overload below with the result.
+  bool needs_psk(const PeerHint& hint) const noexcept;
+  // add_hint with `psk` = noise::derive_psk(hint.password, hint.key) computed beforehand:
+  // used instead of deriving wherever add_hint would derive.
+  void add_hint(Link* link, const PeerHint& hint, const noise::Psk& psk, std::uint64_t now_ns, Output& out) noexcept;
   // `link` is going away: its paths are dropped (LinkObserver::on_link_down).
   void remove_link(Link* link, std::uint64_t now_ns, Output& out) noexcept;
 
@@ -145,6 +152,7 @@ class PeerTable {
   }
 
   Neighbour* find(const PublicKey& key) noexcept;
+  const Neighbour* find(const PublicKey& key) const noexcept;
   const std::vector<std::unique_ptr<Neighbour>>& neighbours() const noexcept { return neighbours_; }
   const Stats& stats() const noexcept { return stats_; }
   PublicKey local_key() const noexcept { return local_public_; }
@@ -165,6 +173,7 @@ class PeerTable {
   std::optional<Delivery> on_transport_headers(Link* link, const Endpoint& from, MutableByteView frame,
                                                std::uint64_t now_ns, Output& out) noexcept;
   void send_headers_key(Neighbour& n, Path& p, std::uint64_t now_ns, Output& out) noexcept;
+  void hint(Link* link, const PeerHint& hint, const noise::Psk* psk, std::uint64_t now_ns, Output& out) noexcept;
 
   void send_initiation(Neighbour& n, Path& p, std::uint64_t now_ns, Output& out) noexcept;
   bool send_inner(Neighbour& n, Path& p, InnerType type, ByteView body, std::uint64_t now_ns, Output& out) noexcept;

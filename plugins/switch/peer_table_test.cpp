@@ -625,3 +625,88 @@ TEST_CASE("a configured peer that restarts with its clock set back is accepted o
   CHECK(a.established_with(b));
   CHECK(b.established_with(a));
 }
+
+namespace {
+
+PeerHint beacon_hint(Node& to, const std::string& password) {
+  PeerHint h;
+  h.endpoint = to.endpoint;
+  h.key = to.pub();
+  h.password = Str::of(password);
+  h.from_beacon = true;
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("needs_psk: only a beacon's password towards a key without that psk needs Argon2id") {
+  Net net;
+  noise::LocalStaticKey b_key = node_key();
+  Node& a = net.add(node_key());
+  Node& b = net.add(b_key, with_password(b_key, "secret", ""), DiscoveredPeerPolicy::require_password);
+  Node& c = net.add(node_key());
+  const std::string secret = "secret", other = "other", none;
+
+  CHECK(a.table->needs_psk(beacon_hint(b, secret)));
+  CHECK_FALSE(a.table->needs_psk(beacon_hint(b, none)));  // the all-zero psk costs nothing
+  PeerHint configured = beacon_hint(b, secret);
+  configured.from_beacon = false;
+  CHECK_FALSE(a.table->needs_psk(configured));  // configured peers derive at config time
+  PeerHint own = beacon_hint(a, secret);
+  CHECK_FALSE(a.table->needs_psk(own));  // refused by add_hint anyway
+  PeerHint bad = beacon_hint(b, secret);
+  bad.key.bytes[0] ^= 0xff;  // no longer a node key (fc00::/8) for any but a rare key
+  if (!is_valid_node_key(bad.key)) CHECK_FALSE(a.table->needs_psk(bad));
+
+  // Known by a beacon with that password: nothing more to derive; another password is.
+  a.table->add_hint(&a.link, beacon_hint(b, secret), net.now_ns, a);
+  CHECK(a.table->stats().psks_derived == 1);
+  CHECK_FALSE(a.table->needs_psk(beacon_hint(b, secret)));
+  CHECK(a.table->needs_psk(beacon_hint(b, other)));
+  a.table->add_hint(&a.link, beacon_hint(b, secret), net.now_ns, a);
+  CHECK(a.table->stats().psks_derived == 1);  // the same password again: no Argon2id
+
+  // A configured neighbour's psk is the config's: a beacon never changes it.
+  net.hint(a, c, "configured");
+  CHECK(a.table->stats().psks_derived == 2);
+  CHECK_FALSE(a.table->needs_psk(beacon_hint(c, other)));
+}
+
+TEST_CASE("add_hint with a precomputed psk: no Argon2id in the table, and the psk is the one used") {
+  noise::LocalStaticKey b_key = node_key();
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(b_key, with_password(b_key, "secret", ""), DiscoveredPeerPolicy::require_password);
+  const std::string secret = "secret";
+  const PeerHint h = beacon_hint(b, secret);
+  REQUIRE(a.table->needs_psk(h));
+
+  SUBCASE("the right psk establishes") {
+    noise::Psk psk;
+    REQUIRE(noise::derive_psk(secret, b.pub(), &psk).ok());
+    a.table->add_hint(&a.link, h, psk, net.now_ns, a);
+    CHECK(a.table->stats().psks_derived == 0);
+    CHECK_FALSE(a.table->needs_psk(h));  // remembered with its password
+    net.run_for(2 * kS);
+    CHECK(a.established_with(b));
+    CHECK(b.established_with(a));
+  }
+  SUBCASE("the psk given is used as is: a wrong one fails the handshake") {
+    noise::Psk wrong;
+    wrong.bytes[0] = 1;
+    a.table->add_hint(&a.link, h, wrong, net.now_ns, a);
+    net.run_for(2 * kS);
+    CHECK_FALSE(a.established_with(b));
+    CHECK(a.table->stats().handshake_failed >= 1);
+    CHECK(a.table->stats().psks_derived == 0);
+  }
+  SUBCASE("a neighbour configured meanwhile keeps its configured psk") {
+    net.hint(a, b, "secret");  // configured: derives at once
+    CHECK(a.table->stats().psks_derived == 1);
+    noise::Psk wrong;
+    wrong.bytes[0] = 1;
+    a.table->add_hint(&a.link, h, wrong, net.now_ns, a);  // a late beacon result
+    net.run_for(2 * kS);
+    CHECK(a.established_with(b));
+  }
+}

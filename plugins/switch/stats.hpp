@@ -39,6 +39,7 @@ struct Stats {
   std::uint64_t cookie_replies_received = 0;
   std::uint64_t sessions_established = 0;
   std::uint64_t headers_frames_received = 0;  // 0x05 frames that authenticated
+  std::uint64_t psks_derived = 0;             // Argon2id run by the table itself (on its thread)
 };
 
 }  // namespace mh::sw

@@ -3,6 +3,7 @@
 
 #include <meshhost/keys.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -82,6 +83,7 @@ constexpr MeshDropReason kMeshDropReasons[] = {
     {"bad_control", &MeshStats::bad_control},
     {"local_queue_full", &MeshStats::local_queue_full},
     {"bad_send", &MeshStats::bad_send},
+    {"psk_busy", &MeshStats::psk_busy},
 };
 
 // Handshake events published as metrics: meshhost_switch_events_total{event=…}.
@@ -92,6 +94,16 @@ constexpr DropReason kEvents[] = {
     {"cookie_replies_received", &Stats::cookie_replies_received},
     {"sessions_established", &Stats::sessions_established},
     {"headers_frames_received", &Stats::headers_frames_received},
+    {"psks_derived", &Stats::psks_derived},
+};
+// The plugin's own events in the same metric.
+struct MeshEvent {
+  const char* name;
+  std::uint64_t MeshStats::*field;
+};
+constexpr MeshEvent kMeshEvents[] = {
+    {"psks_derived_in_background", &MeshStats::psks_derived_in_background},
+    {"psk_cache_hits", &MeshStats::psk_cache_hits},
 };
 
 }  // namespace
@@ -163,6 +175,9 @@ Status SwitchPlugin::init() noexcept {
     neighbours_established_ =
         host_->gauge("meshhost_switch_neighbours_established", "Neighbours with an established session", nullptr, 0);
     routes_ = host_->gauge("meshhost_switch_routes", "Routes in the switch's FIB", nullptr, 0);
+    psk_pending_ = host_->gauge("meshhost_switch_psk_pending",
+                                "Beacon hints waiting for their psk (Argon2id off the loop thread)", nullptr, 0);
+    psk_done_.reserve(PskWorker::kMaxPending);
     for (const auto& reason : kDropReasons) {
       Label label{"reason", reason.name};
       Counter* counter = host_->counter("meshhost_switch_dropped_total", "Frames the switch dropped, by reason",
@@ -180,6 +195,12 @@ Status SwitchPlugin::init() noexcept {
       Counter* counter = host_->counter("meshhost_switch_events_total", "Handshake events of the switch, by kind",
                                         &label, 1);
       if (counter != nullptr) drop_counters_.push_back({&(table_->stats().*event.field), 0, counter});
+    }
+    for (const auto& event : kMeshEvents) {
+      Label label{"event", event.name};
+      Counter* counter = host_->counter("meshhost_switch_events_total", "Handshake events of the switch, by kind",
+                                        &label, 1);
+      if (counter != nullptr) drop_counters_.push_back({&(mesh_stats_.*event.field), 0, counter});
     }
     const std::pair<const char*, const std::uint64_t*> totals[] = {
         {"meshhost_switch_forwarded_total", &mesh_stats_.forwarded},
@@ -219,6 +240,10 @@ Status SwitchPlugin::start() noexcept {
     return host_->fail(StatusCode::internal, "switch: out of memory");
   }
   if (drivers_.empty()) return host_->fail(StatusCode::unavailable, "switch: no link driver is running");
+  if (Status s = psk_worker_.open(host_->loop(), this); !s.ok()) {
+    drivers_.clear();
+    return host_->fail(s.code, "switch: cannot set up the psk worker's eventfd");
+  }
   stopped_ = false;
   for (LinkDriver* driver : drivers_) driver->set_observer(this);  // replays links and configured peers
   reschedule();
@@ -231,6 +256,8 @@ void SwitchPlugin::stop() noexcept {
   for (Link* link : links_) link->set_receiver(nullptr);
   drivers_.clear();
   links_.clear();
+  psk_worker_.close();  // waits for a derivation in progress (one at most)
+  if (psk_pending_ != nullptr) psk_pending_->set(0);
   for (std::size_t i = 0; i < queued_count_; ++i) queued_packets_[i]->release();
   queued_count_ = 0;
   queued_error_count_ = 0;
@@ -273,6 +300,8 @@ void SwitchPlugin::on_link_up(Link* link) noexcept {
 }
 
 void SwitchPlugin::on_link_down(Link* link) noexcept {
+  psk_worker_.cancel_link(link);
+  psk_pending_->set(static_cast<double>(psk_worker_.pending()));
   table_->remove_link(link, host_->loop()->now_ns(), *this);
   link->set_receiver(nullptr);
   std::erase(links_, link);
@@ -284,7 +313,35 @@ void SwitchPlugin::on_peer_hint(Link* link, const PeerHint& hint) noexcept {
   // A hint naming our own key (our own beacon echoed back, a config typo) is no neighbour.
   const PublicKey own = host_->public_key();
   if (std::memcmp(own.bytes, hint.key.bytes, sizeof own.bytes) == 0) return;
-  table_->add_hint(link, hint, host_->loop()->now_ns(), *this);
+  const std::uint64_t now = host_->loop()->now_ns();
+  if (!table_->needs_psk(hint)) {
+    table_->add_hint(link, hint, now, *this);  // no Argon2id, or a configured peer's (config time)
+  } else if (const auto psk = psk_cache_.find(hint.key, std::string_view(hint.password.data, hint.password.size))) {
+    ++mesh_stats_.psk_cache_hits;
+    table_->add_hint(link, hint, *psk, now, *this);
+  } else {
+    // A beacon's password towards a key we have no psk for: Argon2id on the worker. The
+    // beacon comes again in a few seconds, so a full queue just drops it.
+    if (psk_worker_.submit(link, hint) == PskWorker::Submit::busy) ++mesh_stats_.psk_busy;
+    psk_pending_->set(static_cast<double>(psk_worker_.pending()));
+  }
+  publish_counters();
+  reschedule();
+}
+
+void SwitchPlugin::on_fd_ready(int, std::uint32_t) noexcept {
+  psk_worker_.take_done(psk_done_);
+  const std::uint64_t now = host_->loop()->now_ns();
+  for (const PskJob& job : psk_done_) {
+    ++mesh_stats_.psks_derived_in_background;
+    if (job.ok) psk_cache_.insert(job.key, job.password, job.psk);
+    // The link may have gone meanwhile (and its address been reused): only live links.
+    if (job.dead || std::find(links_.begin(), links_.end(), job.link) == links_.end()) continue;
+    table_->add_hint(job.link, job.hint(), job.psk, now, *this);
+  }
+  psk_done_.clear();
+  psk_pending_->set(static_cast<double>(psk_worker_.pending()));
+  publish_counters();
   reschedule();
 }
 

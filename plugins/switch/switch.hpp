@@ -10,6 +10,7 @@
 #include "mesh_header.hpp"
 #include "neighbour_ids.hpp"
 #include "peer_table.hpp"
+#include "psk_worker.hpp"
 #include "switch_config.hpp"
 
 #include <meshhost/host.hpp>
@@ -21,6 +22,7 @@
 #include <meshhost/plugin.hpp>
 
 #include <array>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,12 +43,17 @@ struct MeshStats {
   std::uint64_t bad_control = 0;        // a control message that does not parse, or an error not about us
   std::uint64_t local_queue_full = 0;   // packets to this node's own address beyond the queue
   std::uint64_t bad_send = 0;           // Mesh::send with too little headroom or hop limit 0
+  // Psks for neighbours heard by beacons (derived off the loop thread).
+  std::uint64_t psk_busy = 0;                    // drop: a beacon's hint beyond the pending derivations
+  std::uint64_t psks_derived_in_background = 0;  // derivations the worker finished
+  std::uint64_t psk_cache_hits = 0;              // beacon hints that needed a psk already derived
 };
 
 class SwitchPlugin final : public Plugin,
                            private LinkObserver,
                            private LinkReceiver,
                            private TimerHandler,
+                           private FdHandler,
                            private Output,
                            private Mesh {
  public:
@@ -63,6 +70,9 @@ class SwitchPlugin final : public Plugin,
   void* query(InterfaceId) noexcept override { return nullptr; }
 
   const MeshStats& mesh_stats() const noexcept { return mesh_stats_; }
+  // Tests: the eventfd the psk worker signals, and a bounded wait for its queue to empty.
+  int psk_event_fd() const noexcept { return psk_worker_.fd(); }
+  bool wait_for_psks(std::chrono::milliseconds timeout) noexcept { return psk_worker_.wait_idle(timeout); }
 
  private:
   // The "switch" service: answers kMeshInterface with the plugin's Mesh.
@@ -91,6 +101,8 @@ class SwitchPlugin final : public Plugin,
   void on_receive(Link* link, Packet* const* packets, std::size_t count) noexcept override;
   // TimerHandler
   void on_timer() noexcept override;
+  // FdHandler: the psk worker's eventfd, results of beacon derivations
+  void on_fd_ready(int fd, std::uint32_t events) noexcept override;
   // Output
   void send_frame(Link* link, const Endpoint& to, ByteView frame) noexcept override;
   void on_event(const PeerEvent& event) noexcept override;
@@ -188,6 +200,10 @@ class SwitchPlugin final : public Plugin,
   SwitchService service_;
   std::vector<LinkDriver*> drivers_;
   std::vector<Link*> links_;
+  PskWorker psk_worker_;
+  PskCache psk_cache_;
+  std::vector<PskJob> psk_done_;  // capacity PskWorker::kMaxPending
+  Gauge* psk_pending_ = nullptr;
   Timer* timer_ = nullptr;
   std::uint64_t armed_for_ns_ = 0;
 

@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -533,4 +534,139 @@ TEST_CASE("neighbour observer hears cost changes when a link's loss moves its co
   REQUIRE_FALSE(c.n1.observer.costs.empty());
   CHECK(c.n1.observer.costs.back().first == to2);
   CHECK(c.n1.observer.costs.back().second > 10);
+}
+
+// ---- psks for neighbours heard by beacons: Argon2id off the loop thread ----
+
+namespace {
+
+sw::SwitchPlugin& switch_of(Node& node) { return *static_cast<sw::SwitchPlugin*>(node.plugin); }
+
+std::uint64_t psk_event(Node& node, const std::string& event) {
+  return node.counter("meshhost_switch_events_total", {{"event", event}});
+}
+
+double psk_pending(Node& node) { return node.host.gauge_value("meshhost_switch_psk_pending").value_or(-1); }
+
+std::vector<PublicKey> fresh_keys(std::size_t count) {
+  std::vector<PublicKey> keys;
+  for (std::size_t i = 0; i < count; ++i) keys.push_back(generate_node_key().pub);
+  return keys;
+}
+
+// Node 1 hears beacons on link a; node 2, across it, wants the password "secret".
+struct BeaconPair {
+  BeaconPair() : a1(loop, "a1"), a2(loop, "a2", password_only()) {
+    LoopbackLink::connect(a1, a2);
+    n1.host.add_service("link.a", &a1);
+    n2.host.add_service("link.a", &a2);
+    n1.start();
+    n2.start(R"({"authorizedPasswords": [{"password": "secret"}]})");
+  }
+  static LoopbackLink::Options password_only() {
+    LoopbackLink::Options o;
+    o.policy = DiscoveredPeerPolicy::require_password;
+    return o;
+  }
+  void run(std::uint64_t duration_ns) {
+    const std::uint64_t end = loop.now_ns() + duration_ns;
+    while (loop.now_ns() < end) {
+      loop.run_pending();
+      loop.advance(1 * kMs);
+    }
+    loop.run_pending();
+  }
+  // Waits (bounded) for the worker, then lets the loop see its eventfd.
+  void finish_psks(Node& node) {
+    REQUIRE(switch_of(node).wait_for_psks(std::chrono::seconds(120)));
+    CHECK(loop.fire_fd(switch_of(node).psk_event_fd(), kFdReadable) == 1);
+  }
+
+  FakeLoop loop;
+  LoopbackLink a1, a2;
+  Node n1{loop}, n2{loop};
+};
+
+}  // namespace
+
+TEST_CASE("beacon hints needing Argon2id return at once; a bounded queue derives them on the worker") {
+  BeaconPair t;
+  const std::vector<PublicKey> forged = fresh_keys(20);
+  const auto started = std::chrono::steady_clock::now();
+  t.a1.add_peer_hint(t.n2.host.public_key(), "secret", "", /*from_beacon=*/true);
+  for (const PublicKey& key : forged) t.a1.add_peer_hint(key, "secret", "", true);
+  t.a1.add_peer_hint(t.n2.host.public_key(), "secret", "", true);  // already pending: nothing more
+  const auto took = std::chrono::steady_clock::now() - started;
+
+  // No Argon2id ran on the loop thread (one costs about 300 ms).
+  CHECK(psk_event(t.n1, "psks_derived") == 0);
+  CHECK(took < std::chrono::milliseconds(100));
+  // Eight jobs wait or run; the other thirteen keys were dropped, to be heard again later.
+  CHECK(psk_pending(t.n1) == 8);
+  CHECK(t.n1.counter("meshhost_switch_dropped_total", {{"reason", "psk_busy"}}) == 13);
+  t.run(100 * kMs);
+  CHECK(t.a1.stats().sent == 0);  // nothing to handshake with until a psk arrives
+
+  t.finish_psks(t.n1);
+  CHECK(psk_event(t.n1, "psks_derived_in_background") == 8);
+  CHECK(psk_event(t.n1, "psks_derived") == 0);
+  CHECK(psk_pending(t.n1) == 0);
+  // Node 2 accepts only the password: an established pair proves the psk was right.
+  t.run(1000 * kMs);
+  CHECK(t.n1.observer.id_of(t.n2.host.public_key()) != kNoNeighbour);
+  CHECK(t.n2.observer.id_of(t.n1.host.public_key()) != kNoNeighbour);
+  // Heard again with the same password: known, nothing to derive.
+  t.a1.add_peer_hint(t.n2.host.public_key(), "secret", "", true);
+  CHECK(psk_pending(t.n1) == 0);
+  CHECK(psk_event(t.n1, "psks_derived") == 0);
+}
+
+TEST_CASE("a key forgotten after gone and heard again takes its psk from the cache") {
+  BeaconPair t;
+  const PublicKey silent = fresh_keys(1)[0];  // no node answers for it
+  t.a1.add_peer_hint(silent, "secret", "", true);
+  t.finish_psks(t.n1);
+  REQUIRE(psk_event(t.n1, "psks_derived_in_background") == 1);
+  const std::uint64_t initiations = t.a1.stats().sent;
+  CHECK(initiations >= 1);  // the hint reached the table: it handshakes
+
+  t.loop.advance(130'000 * kMs);  // gone: the discovered neighbour is forgotten
+  t.loop.run_pending();
+  const std::uint64_t before = t.a1.stats().sent;
+  t.a1.add_peer_hint(silent, "secret", "", true);
+  CHECK(psk_event(t.n1, "psk_cache_hits") == 1);
+  CHECK(psk_pending(t.n1) == 0);  // no job: the psk was remembered
+  CHECK(t.a1.stats().sent > before);  // initiating again at once
+  CHECK(psk_event(t.n1, "psks_derived") == 0);
+  CHECK(psk_event(t.n1, "psks_derived_in_background") == 1);
+
+  // Another password for that key is another psk: derived again, in the background.
+  t.a1.add_peer_hint(silent, "other", "", true);
+  CHECK(psk_pending(t.n1) == 1);
+  t.finish_psks(t.n1);
+  CHECK(psk_event(t.n1, "psks_derived_in_background") == 2);
+}
+
+TEST_CASE("a psk that arrives after its link went down is not used; stop waits for the worker") {
+  BeaconPair t;
+  const std::vector<PublicKey> keys = fresh_keys(3);
+  t.a1.add_peer_hint(keys[0], "secret", "", true);
+  t.a1.add_peer_hint(keys[1], "secret", "", true);
+  CHECK(psk_pending(t.n1) == 2);
+  t.a1.announce_down();
+  CHECK(psk_pending(t.n1) <= 1);  // the queued one is dropped; a running one finishes
+  REQUIRE(switch_of(t.n1).wait_for_psks(std::chrono::seconds(120)));
+  t.loop.fire_fd(switch_of(t.n1).psk_event_fd(), kFdReadable);
+  t.run(10 * kMs);
+  CHECK(t.a1.stats().sent == 0);  // no initiation on a link that is gone
+  CHECK(psk_pending(t.n1) == 0);
+
+  // Stopping with a derivation queued or running returns once the worker let go of it.
+  t.a2.add_peer_hint(keys[2], "secret", "", true);
+  CHECK(psk_pending(t.n2) == 1);
+  t.n2.plugin->stop();
+  CHECK(psk_pending(t.n2) == 0);
+  REQUIRE(t.n2.plugin->start().ok());  // and starts again with a fresh worker
+  t.a2.add_peer_hint(keys[2], "secret", "", true);
+  CHECK(psk_pending(t.n2) == 1);
 }
