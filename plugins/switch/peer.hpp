@@ -82,6 +82,8 @@ struct Path {
   std::uint64_t created_ns = 0;
   std::uint64_t last_received_ns = 0;  // latest authenticated packet, 0 for never
   std::uint64_t next_initiation_ns = 0;
+  std::uint64_t last_initiation_ns = 0;  // 0 for never
+  std::uint32_t unanswered_initiations = 0;  // since the neighbour last authenticated (backoff)
   std::uint64_t last_probe_ns = 0;
   std::uint64_t probe_id = 0;          // outstanding echo id, 0 for none
   LinkQuality quality;

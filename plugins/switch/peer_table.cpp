@@ -124,6 +124,28 @@ void PeerTable::drop_sessions(Path& p) noexcept {
 
 void PeerTable::wake_at(std::uint64_t at_ns) noexcept { next_wake_ns_ = std::min(next_wake_ns_, at_ns); }
 
+// ---- handshake retry backoff ----
+
+std::uint64_t PeerTable::retry_interval(const Path& p) const noexcept {
+  const Timers& t = config_.timers;
+  // A path that had a session keeps the plain retry: a peer back from a restart or a
+  // link back up is found within the documented bounds.
+  if (p.state == PeerState::established || p.state == PeerState::unresponsive) return t.handshake_retry_ns;
+  std::uint64_t interval = t.handshake_retry_ns;
+  for (std::uint32_t i = 1; i < p.unanswered_initiations && interval < t.handshake_retry_max_ns; ++i) interval *= 2;
+  return std::min(interval, t.handshake_retry_max_ns);
+}
+
+void PeerTable::reset_backoff(Neighbour& n) noexcept {
+  for (auto& p : n.paths) {
+    p->unanswered_initiations = 0;
+    if (p->last_initiation_ns == 0) continue;
+    p->next_initiation_ns =
+        std::min(p->next_initiation_ns, p->last_initiation_ns + config_.timers.handshake_retry_ns);
+    if (p->hinted) wake_at(p->next_initiation_ns);
+  }
+}
+
 // ---- neighbours and paths ----
 
 Neighbour* PeerTable::find(const PublicKey& key) noexcept {
@@ -295,6 +317,7 @@ void PeerTable::hint(Link* link, const PeerHint& hint, const noise::Psk* psk, st
   p->last_hint_ns = now_ns;
   p->hint_endpoint = hint.endpoint;
   if (p->state == PeerState::gone) p->state = PeerState::handshaking;
+  reset_backoff(*n);  // configured at (re)start or link up, or heard in a beacon just now
   wake_at(service_path(*n, *p, now_ns, out));
   update_neighbour(*n, out);
 }
@@ -462,6 +485,7 @@ void PeerTable::on_initiation(Link* link, const Endpoint& from, ByteView frame, 
     return;
   }
   n->last_timestamp = payload->timestamp;
+  reset_backoff(*n);  // the initiation authenticated its sender: it is there
   n->has_timestamp = true;
 
   // A newer unconfirmed session replaces an older one; `current` stays until confirmation.
@@ -726,10 +750,10 @@ std::optional<Delivery> PeerTable::on_transport_headers(Link* link, const Endpoi
 
 // An authenticated packet on `p`: roaming, liveness, state.
 void PeerTable::path_heard(Neighbour& n, Path& p, const Endpoint& from, std::uint64_t now_ns, Output& out) noexcept {
-  (void)n;
   (void)out;
   p.endpoint = from;
   p.last_received_ns = now_ns;
+  reset_backoff(n);
   if (p.current.live() && p.state != PeerState::established) {
     p.state = PeerState::established;
     p.quality.update_cost();
@@ -785,7 +809,9 @@ void PeerTable::send_initiation(Neighbour& n, Path& p, std::uint64_t now_ns, Out
   std::memcpy(frame + mac1_at + kMacSize, mac2.bytes, kMacSize);
   p.pending.local_index = *index;
   p.pending.sent_ns = now_ns;
-  p.next_initiation_ns = now_ns + config_.timers.handshake_retry_ns;
+  ++p.unanswered_initiations;
+  p.last_initiation_ns = now_ns;
+  p.next_initiation_ns = now_ns + retry_interval(p);
   // Where the peer last spoke from while it answers; where the hint said otherwise.
   out.send_frame(p.link, p.hinted && p.state != PeerState::established ? p.hint_endpoint : p.endpoint,
                  ByteView(frame, frame_size));
@@ -957,6 +983,7 @@ std::uint64_t PeerTable::service_path(Neighbour& n, Path& p, std::uint64_t now_n
   if (p.state == PeerState::unresponsive) {
     if (silent >= t.gone_ns) {
       p.state = PeerState::gone;
+      p.unanswered_initiations = 0;  // a configured path backs off afresh from here
       drop_sessions(p);
       p.quality.reset();
       if (p.hinted) p.endpoint = p.hint_endpoint;

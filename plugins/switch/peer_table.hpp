@@ -195,6 +195,10 @@ class PeerTable {
   void rebind(std::uint32_t index, SlotKind kind) noexcept;
   void clear_session(Session& s) noexcept;
   void wake_at(std::uint64_t at_ns) noexcept;
+  // When the next initiation on `p` may follow the one just sent (backoff while unanswered).
+  std::uint64_t retry_interval(const Path& p) const noexcept;
+  // The neighbour showed up: every path's retry starts again from handshake_retry.
+  void reset_backoff(Neighbour& n) noexcept;
 
   const noise::StaticKey& local_;
   PublicKey local_public_;

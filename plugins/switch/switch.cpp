@@ -28,6 +28,7 @@ const char kSchema[] = R"({
       "required": ["password"]}},
     "timers": {"type": "object", "properties": {
       "keepaliveMs": {"type": "integer"}, "handshakeRetryMs": {"type": "integer"},
+      "handshakeRetryMaxMs": {"type": "integer"},
       "unresponsiveMs": {"type": "integer"}, "goneMs": {"type": "integer"}}},
     "maxNeighbours": {"type": "integer"},
     "handshakeLoadThreshold": {"type": "integer"},
@@ -271,6 +272,7 @@ ReconfigureResult SwitchPlugin::reconfigure(Str config_json, ErrorSink* errors) 
     if (!config) return ReconfigureResult::error;
     const bool same_tuning = config->timers.keepalive_ns == config_.timers.keepalive_ns &&
                              config->timers.handshake_retry_ns == config_.timers.handshake_retry_ns &&
+                             config->timers.handshake_retry_max_ns == config_.timers.handshake_retry_max_ns &&
                              config->timers.unresponsive_ns == config_.timers.unresponsive_ns &&
                              config->timers.gone_ns == config_.timers.gone_ns &&
                              config->limits.max_neighbours == config_.limits.max_neighbours &&

@@ -107,21 +107,27 @@ std::optional<SwitchConfig> parse_switch_config(Str config_json, ErrorSink* erro
       report(errors, "timers", "an object of timers in milliseconds", link_common::describe_found(*it));
       valid = false;
     } else {
-      static const std::set<std::string> kTimers = {"keepaliveMs", "handshakeRetryMs", "unresponsiveMs", "goneMs"};
+      static const std::set<std::string> kTimers = {"keepaliveMs", "handshakeRetryMs", "handshakeRetryMaxMs",
+                                                    "unresponsiveMs", "goneMs"};
       for (const auto& [key, value] : it->items()) {
         if (!kTimers.count(key)) {
-          report(errors, "timers." + key, "keepaliveMs, handshakeRetryMs, unresponsiveMs or goneMs", "an unknown key");
+          report(errors, "timers." + key,
+                 "keepaliveMs, handshakeRetryMs, handshakeRetryMaxMs, unresponsiveMs or goneMs", "an unknown key");
           valid = false;
         }
       }
       valid &= read_ms(*it, "keepaliveMs", &config.timers.keepalive_ns, errors);
       valid &= read_ms(*it, "handshakeRetryMs", &config.timers.handshake_retry_ns, errors);
+      // Backoff of unanswered initiations: 12 retries unless set.
+      config.timers.handshake_retry_max_ns = 12 * config.timers.handshake_retry_ns;
+      valid &= read_ms(*it, "handshakeRetryMaxMs", &config.timers.handshake_retry_max_ns, errors);
       valid &= read_ms(*it, "unresponsiveMs", &config.timers.unresponsive_ns, errors);
       valid &= read_ms(*it, "goneMs", &config.timers.gone_ns, errors);
       // A silent path re-handshakes after a missed keepalive and a retry (timers.hpp).
       config.timers.silence_rehandshake_ns = config.timers.keepalive_ns + config.timers.handshake_retry_ns;
       if (const char* why = check_timers(config.timers); valid && why != nullptr) {
-        report(errors, "timers", "keepaliveMs + handshakeRetryMs < unresponsiveMs < goneMs", why);
+        report(errors, "timers",
+               "keepaliveMs + handshakeRetryMs < unresponsiveMs < goneMs, handshakeRetryMs <= handshakeRetryMaxMs", why);
         valid = false;
       }
     }

@@ -670,3 +670,21 @@ TEST_CASE("a psk that arrives after its link went down is not used; stop waits f
   t.a2.add_peer_hint(keys[2], "secret", "", true);
   CHECK(psk_pending(t.n2) == 1);
 }
+
+TEST_CASE("timers.handshakeRetryMaxMs: accepted when at least the retry, refused below it") {
+  FakeLoop loop;
+  LoopbackLink a(loop, "a");
+  FakeHost host("switch", &loop);
+  host.add_service("link.a", &a);
+  Plugin* plugin = nullptr;
+  CHECK_FALSE(meshhost_plugin_v1()
+                  ->create(&host, Str::of(std::string(R"({"timers": {"handshakeRetryMs": 5000, "handshakeRetryMaxMs": 1000}})")),
+                           &plugin)
+                  .ok());
+  CHECK(plugin == nullptr);
+  REQUIRE(meshhost_plugin_v1()
+              ->create(&host, Str::of(std::string(R"({"timers": {"handshakeRetryMs": 2000, "handshakeRetryMaxMs": 2000}})")),
+                       &plugin)
+              .ok());
+  meshhost_plugin_v1()->destroy(plugin);
+}

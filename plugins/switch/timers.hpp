@@ -15,6 +15,11 @@ struct Timers {
   std::uint64_t keepalive_ns = 10 * kNsPerSecond;
   // A new initiation when no response came this long after the last one (WireGuard's REKEY_TIMEOUT).
   std::uint64_t handshake_retry_ns = 5 * kNsPerSecond;
+  // A path without a session that is not answered backs off: the retry doubles after each
+  // unanswered initiation up to this (12 retries by default). A path that had a session
+  // (unresponsive) keeps the plain retry, so a peer that comes back is found as fast as
+  // before; anything authenticated from the neighbour, a hint and a new path start over.
+  std::uint64_t handshake_retry_max_ns = 60 * kNsPerSecond;
   // A path with a session but nothing authenticated for this long starts a fresh handshake
   // (keepalive + retry: the peer may have restarted).
   std::uint64_t silence_rehandshake_ns = 15 * kNsPerSecond;
@@ -44,6 +49,7 @@ constexpr const char* check_timers(const Timers& t) noexcept {
   if (t.keepalive_ns == 0 || t.handshake_retry_ns == 0) return "keepalive and handshake retry must be positive";
   if (t.keepalive_ns >= t.silence_rehandshake_ns) return "keepalive must be shorter than the silence re-handshake";
   if (t.handshake_retry_ns >= t.silence_rehandshake_ns) return "handshake retry must be shorter than the silence re-handshake";
+  if (t.handshake_retry_max_ns < t.handshake_retry_ns) return "the longest handshake retry must not be shorter than the retry";
   if (t.silence_rehandshake_ns >= t.unresponsive_ns) return "silence re-handshake must be shorter than unresponsive";
   if (t.unresponsive_ns >= t.gone_ns) return "unresponsive must be shorter than gone";
   if (t.rekey_after_ns > t.responder_rekey_after_ns || t.responder_rekey_after_ns >= t.reject_after_ns)
