@@ -153,10 +153,10 @@ struct Chain {
     return from.mesh->send(&s, &p, 1);
   }
   nlohmann::json admin(Node& node, const std::string& method, const std::string& params) {
-    auto [status, text] = node.host.call_admin(method, params);
-    INFO(method << " " << params << ": " << std::string(status.message.data, status.message.size));
-    REQUIRE(status.ok());
-    return nlohmann::json::parse(text);
+    const auto result = node.host.call_admin(method, params);  // no structured binding: INFO captures it
+    INFO(method << " " << params << ": " << std::string(result.first.message.data, result.first.message.size));
+    REQUIRE(result.first.ok());
+    return nlohmann::json::parse(result.second);
   }
 
   // Links before nodes: the switches stop (and let go of the links) before the links die.
