@@ -3,6 +3,7 @@
 // pack into an mh::Endpoint, and the MTU rule. Pure: no sockets (docs/protocol.md, "eth").
 #pragma once
 
+#include <meshhost/mesh.hpp>
 #include <meshhost/packet.hpp>
 #include <meshhost/types.hpp>
 
@@ -58,11 +59,13 @@ inline std::optional<std::uint16_t> parse_header(ByteSpan payload) noexcept {
 
 // ---- the MTU rule (DESIGN §5) ----
 //
-// Every link carries 1280 bytes of inner packet plus meshhost's overhead. The overhead is
-// a placeholder until the switch issue fixes its frame formats (docs/protocol.md says so);
-// this is the one place it is defined.
+// Every link carries 1280 bytes of inner packet plus meshhost's overhead: the switch's hop
+// framing (33 bytes for a 0x05 frame, 31 for 0x04), the mesh header (40) and 55 bytes for
+// the layers above the mesh (mh::kMeshMinPayload − 1280: a session's 32, the rest for
+// iptunnel's header). docs/protocol.md has each layer's diagram.
 inline constexpr std::uint32_t kInnerPacketBytes = 1280;
-inline constexpr std::uint32_t kMeshhostOverheadBytes = 128;
+inline constexpr std::uint32_t kMeshhostOverheadBytes = 33 + kMeshHeaderSize + (kMeshMinPayload - kInnerPacketBytes);
+static_assert(kMeshhostOverheadBytes == 128);
 // The smallest frame a link must carry: 1280 + 128 = 1408.
 inline constexpr std::uint32_t kMinLinkMtu = kInnerPacketBytes + kMeshhostOverheadBytes;
 // The smallest interface MTU `eth` accepts: 1408 + 4 = 1412.
