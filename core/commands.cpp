@@ -1,6 +1,7 @@
 // The command-line modes: run a node, list plugins, check a config, write a config.
 #include "commands.hpp"
 
+#include "import_cjdns.hpp"
 #include "node.hpp"
 #include "prepare.hpp"
 #include "profiles.hpp"
@@ -15,8 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 
 namespace mh::core {
@@ -118,6 +123,23 @@ int run_node(const std::string& config_path, const CommandOptions& options) {
     logger->critical("{}", e.what());
     return kExitFailure;
   }
+}
+
+int import_cjdroute(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    std::cerr << "import: " << path << ": expected a readable cjdroute.conf, got " << std::strerror(errno) << "\n";
+    return kExitConfig;
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  ConfigErrors errors;
+  auto imported = mh::core::import_cjdroute(text.str(), path, errors);
+  for (const auto& e : errors.all()) std::cerr << "import: " << e.line() << "\n";
+  if (!imported) return kExitConfig;
+  for (const auto& warning : imported->warnings) std::cerr << "import: warning: " << warning << "\n";
+  std::cout << imported->text;
+  return kExitOk;
 }
 
 int genkey() {

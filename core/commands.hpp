@@ -26,6 +26,10 @@ int check_config(const std::string& config_path, const CommandOptions& options);
 // Prints a commented config with a fresh identity for a profile (relay, client, gateway).
 int genconf(const std::string& profile);
 
+// Prints a meshhost config made from a cjdroute.conf (same identity, links, peers,
+// passwords, ipTunnel); what is not carried over is a warning on stderr, one line each.
+int import_cjdroute(const std::string& path);
+
 // Prints a fresh node private key (64 hex characters, address in fc00::/8).
 int genkey();
 

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     ("json", "with --plugins: print JSON")
     ("genconf", "print a commented config with a fresh identity")
     ("genkey", "print a fresh private key (64 hex characters) for a privateKeyFile")
+    ("import-cjdroute", po::value<std::string>()->value_name("FILE"), "print a meshhost config with the identity, links, peers and passwords of a cjdroute.conf")
     ("profile", po::value<std::string>()->default_value("relay")->value_name("NAME"), "with --genconf: relay, client or gateway")
     ("plugin-dir", po::value<std::vector<std::string>>()->value_name("DIR"), "search DIR for plugins first (repeatable)")
     ("log-level", po::value<std::string>()->value_name("LEVEL"), "trace, debug, info, warn or error (overrides the config)");
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
     return mh::core::kExitConfig;
   }
   if (vm.count("help")) {
-    std::cout << "usage: meshhost --config FILE | --check-config FILE | --plugins | --genconf [--profile NAME] | --genkey\n\n"
+    std::cout << "usage: meshhost --config FILE | --check-config FILE | --plugins | --genconf [--profile NAME] | --genkey | --import-cjdroute FILE\n\n"
               << options;
     return mh::core::kExitOk;
   }
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
 
   try {
     if (vm.count("genkey")) return mh::core::genkey();
+    if (vm.count("import-cjdroute")) return mh::core::import_cjdroute(vm["import-cjdroute"].as<std::string>());
     if (vm.count("genconf")) return mh::core::genconf(vm["profile"].as<std::string>());
     if (vm.count("plugins")) return mh::core::list_plugins(config, command, vm.count("json") > 0);
     if (vm.count("check-config")) return mh::core::check_config(vm["check-config"].as<std::string>(), command);
