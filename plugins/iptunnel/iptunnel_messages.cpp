@@ -1,0 +1,242 @@
+// Parser and writers for iptunnel's messages; the layout is in docs/protocol.md.
+#include "iptunnel_messages.hpp"
+
+#include <cstring>
+
+namespace mh::iptunnel {
+
+namespace {
+
+std::uint16_t get16(const std::uint8_t* p) noexcept { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+std::uint32_t get32(const std::uint8_t* p) noexcept {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+void put16(std::uint8_t* p, std::uint16_t v) noexcept {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+void put32(std::uint8_t* p, std::uint32_t v) noexcept {
+  for (int i = 3; i >= 0; --i) {
+    p[i] = static_cast<std::uint8_t>(v);
+    v >>= 8;
+  }
+}
+
+bool family_of(std::uint8_t wire, Family* out) noexcept {
+  if (wire == static_cast<std::uint8_t>(Family::ip4) || wire == static_cast<std::uint8_t>(Family::ip6)) {
+    *out = static_cast<Family>(wire);
+    return true;
+  }
+  return false;
+}
+
+bool grant_entry_ok(const GrantedAddress& a) noexcept {
+  return (a.address.family == Family::ip4 || a.address.family == Family::ip6) && a.alloc <= max_length(a.address.family) &&
+         a.prefix <= a.alloc;
+}
+
+ParseError parse_control(ByteSpan in, ControlMessage* out) noexcept {
+  if (in.size < kControlSize) return ParseError::truncated;
+  if (in.size > kControlSize) return ParseError::trailing_bytes;
+  const std::uint8_t families = in.data[2];
+  if ((families & ~(kWantIp4 | kWantIp6)) != 0 || in.data[3] != 0) return ParseError::bad_field;
+  out->families = families;
+  out->nonce = get32(in.data + 4);
+  return ParseError::ok;
+}
+
+ParseError parse_grant(ByteSpan in, Grant* out) noexcept {
+  if (in.size < kGrantFixedSize) return ParseError::truncated;
+  const std::uint8_t address_count = in.data[2];
+  const std::uint8_t dns_count = in.data[3];
+  if (address_count > kMaxGrantAddresses || dns_count > kMaxDnsServers || get16(in.data + 10) != 0) {
+    return ParseError::bad_field;
+  }
+  out->nonce = get32(in.data + 4);
+  out->mtu = get16(in.data + 8);
+  out->lease_seconds = get32(in.data + 12);
+  out->address_count = address_count;
+  out->dns_count = dns_count;
+  std::size_t at = kGrantFixedSize;
+  for (std::uint8_t i = 0; i < address_count; ++i) {
+    if (in.size - at < kGrantEntryFixedSize) return ParseError::truncated;
+    GrantedAddress& a = out->addresses[i];
+    a = GrantedAddress{};
+    if (!family_of(in.data[at], &a.address.family) || in.data[at + 3] != 0) return ParseError::bad_field;
+    a.prefix = in.data[at + 1];
+    a.alloc = in.data[at + 2];
+    if (!grant_entry_ok(a)) return ParseError::bad_field;
+    at += kGrantEntryFixedSize;
+    const std::size_t n = address_size(a.address.family);
+    if (in.size - at < n) return ParseError::truncated;
+    std::memcpy(a.address.bytes, in.data + at, n);
+    at += n;
+  }
+  for (std::uint8_t i = 0; i < dns_count; ++i) {
+    if (in.size - at < kDnsEntryFixedSize) return ParseError::truncated;
+    IpAddress& d = out->dns[i];
+    d = IpAddress{};
+    if (!family_of(in.data[at], &d.family)) return ParseError::bad_field;
+    at += kDnsEntryFixedSize;
+    const std::size_t n = address_size(d.family);
+    if (in.size - at < n) return ParseError::truncated;
+    std::memcpy(d.bytes, in.data + at, n);
+    at += n;
+  }
+  return at == in.size ? ParseError::ok : ParseError::trailing_bytes;
+}
+
+ParseError parse_denial(ByteSpan in, Denial* out) noexcept {
+  if (in.size < kDenialFixedSize) return ParseError::truncated;
+  const std::uint8_t reason = in.data[2];
+  const std::uint8_t text_size = in.data[3];
+  if (reason < static_cast<std::uint8_t>(DenialReason::not_pinned) ||
+      reason > static_cast<std::uint8_t>(DenialReason::bad_request) || text_size > kMaxDenialText) {
+    return ParseError::bad_field;
+  }
+  if (in.size - kDenialFixedSize < text_size) return ParseError::truncated;
+  if (in.size - kDenialFixedSize > text_size) return ParseError::trailing_bytes;
+  out->reason = static_cast<DenialReason>(reason);
+  out->nonce = get32(in.data + 4);
+  out->text_size = text_size;
+  std::memcpy(out->text, in.data + kDenialFixedSize, text_size);
+  return ParseError::ok;
+}
+
+}  // namespace
+
+bool packet_source(ByteSpan packet, IpAddress* source) noexcept {
+  if (packet.size == 0) return false;
+  const unsigned version = packet.data[0] >> 4;
+  if (version == 4) {
+    if (packet.size < kIp4MinHeader) return false;
+    const std::size_t header = std::size_t{packet.data[0] & 0x0fu} * 4;
+    if (header < kIp4MinHeader || header > packet.size || get16(packet.data + 2) != packet.size) return false;
+    *source = IpAddress{};
+    source->family = Family::ip4;
+    std::memcpy(source->bytes, packet.data + 12, kIp4Size);
+    return true;
+  }
+  if (version == 6) {
+    if (packet.size < kIp6Header || get16(packet.data + 4) + kIp6Header != packet.size) return false;
+    source->family = Family::ip6;
+    std::memcpy(source->bytes, packet.data + 8, kIp6Size);
+    return true;
+  }
+  return false;
+}
+
+ParseError parse_message(ByteSpan in, Message* out) noexcept {
+  if (in.size < kHeaderSize) return ParseError::truncated;
+  if (in.data[0] != kVersion) return ParseError::bad_version;
+  const auto type = static_cast<MessageType>(in.data[1]);
+  out->type = type;
+  switch (type) {
+    case MessageType::lease_request:
+    case MessageType::renew:
+    case MessageType::release:
+      return parse_control(in, &out->control);
+    case MessageType::grant:
+      return parse_grant(in, &out->grant);
+    case MessageType::denial:
+      return parse_denial(in, &out->denial);
+    case MessageType::ip_data: {
+      out->packet = ByteSpan{in.data + kIpDataHeaderSize, in.size - kIpDataHeaderSize};
+      IpAddress source;
+      return packet_source(out->packet, &source) ? ParseError::ok : ParseError::bad_packet;
+    }
+  }
+  return ParseError::unknown_type;
+}
+
+std::size_t write_control(MessageType type, const ControlMessage& m, MutableByteSpan out) noexcept {
+  if (type != MessageType::lease_request && type != MessageType::renew && type != MessageType::release) return 0;
+  if (out.size < kControlSize || (m.families & ~(kWantIp4 | kWantIp6)) != 0) return 0;
+  out.data[0] = kVersion;
+  out.data[1] = static_cast<std::uint8_t>(type);
+  out.data[2] = m.families;
+  out.data[3] = 0;
+  put32(out.data + 4, m.nonce);
+  return kControlSize;
+}
+
+std::size_t write_grant(const Grant& g, MutableByteSpan out) noexcept {
+  if (g.address_count > kMaxGrantAddresses || g.dns_count > kMaxDnsServers) return 0;
+  std::size_t need = kGrantFixedSize;
+  for (std::uint8_t i = 0; i < g.address_count; ++i) {
+    if (!grant_entry_ok(g.addresses[i])) return 0;
+    need += kGrantEntryFixedSize + address_size(g.addresses[i].address.family);
+  }
+  for (std::uint8_t i = 0; i < g.dns_count; ++i) {
+    if (g.dns[i].family != Family::ip4 && g.dns[i].family != Family::ip6) return 0;
+    need += kDnsEntryFixedSize + address_size(g.dns[i].family);
+  }
+  if (out.size < need) return 0;
+  std::uint8_t* p = out.data;
+  p[0] = kVersion;
+  p[1] = static_cast<std::uint8_t>(MessageType::grant);
+  p[2] = g.address_count;
+  p[3] = g.dns_count;
+  put32(p + 4, g.nonce);
+  put16(p + 8, g.mtu);
+  put16(p + 10, 0);
+  put32(p + 12, g.lease_seconds);
+  std::size_t at = kGrantFixedSize;
+  for (std::uint8_t i = 0; i < g.address_count; ++i) {
+    const GrantedAddress& a = g.addresses[i];
+    p[at] = static_cast<std::uint8_t>(a.address.family);
+    p[at + 1] = a.prefix;
+    p[at + 2] = a.alloc;
+    p[at + 3] = 0;
+    at += kGrantEntryFixedSize;
+    std::memcpy(p + at, a.address.bytes, address_size(a.address.family));
+    at += address_size(a.address.family);
+  }
+  for (std::uint8_t i = 0; i < g.dns_count; ++i) {
+    p[at] = static_cast<std::uint8_t>(g.dns[i].family);
+    at += kDnsEntryFixedSize;
+    std::memcpy(p + at, g.dns[i].bytes, address_size(g.dns[i].family));
+    at += address_size(g.dns[i].family);
+  }
+  return at;
+}
+
+std::size_t write_denial(const Denial& d, MutableByteSpan out) noexcept {
+  if (d.text_size > kMaxDenialText || out.size < kDenialFixedSize + d.text_size) return 0;
+  out.data[0] = kVersion;
+  out.data[1] = static_cast<std::uint8_t>(MessageType::denial);
+  out.data[2] = static_cast<std::uint8_t>(d.reason);
+  out.data[3] = d.text_size;
+  put32(out.data + 4, d.nonce);
+  std::memcpy(out.data + kDenialFixedSize, d.text, d.text_size);
+  return kDenialFixedSize + d.text_size;
+}
+
+void write_ip_data_header(std::uint8_t header[kIpDataHeaderSize]) noexcept {
+  header[0] = kVersion;
+  header[1] = static_cast<std::uint8_t>(MessageType::ip_data);
+}
+
+const char* to_string(ParseError e) noexcept {
+  switch (e) {
+    case ParseError::ok: return "ok";
+    case ParseError::truncated: return "truncated";
+    case ParseError::bad_version: return "bad_version";
+    case ParseError::unknown_type: return "unknown_type";
+    case ParseError::bad_field: return "bad_field";
+    case ParseError::trailing_bytes: return "trailing_bytes";
+    case ParseError::bad_packet: return "bad_packet";
+  }
+  return "unknown";
+}
+
+const char* to_string(DenialReason r) noexcept {
+  switch (r) {
+    case DenialReason::not_pinned: return "not_pinned";
+    case DenialReason::pool_exhausted: return "pool_exhausted";
+    case DenialReason::bad_request: return "bad_request";
+  }
+  return "unknown";
+}
+
+}  // namespace mh::iptunnel
