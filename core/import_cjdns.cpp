@@ -79,6 +79,11 @@ std::string dump(const json& value, const std::string& indent) {
 
 std::string quoted(const std::string& key) { return json(key).dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// cjdns beacons carry a password; meshhost's do not (docs/operations.md, udp).
+constexpr const char* kBeaconNote =
+    "    // Beacons: a node heard on the LAN is initiated to with beacon.password (and login),\n"
+    "    // which must be one of that node's authorizedPasswords; cjdns sent its own in the beacon.\n";
+
 class Importer {
  public:
   Importer(const json& root, ConfigErrors& errors) : root_(root), errors_(errors) {}
@@ -245,7 +250,7 @@ void Importer::udp_interface(const json& entry, const std::string& path) {
       if (value != json::array({"all"}))
         warn(item_path, "the udp plugin sends beacons on every interface with a bound address; not imported");
     } else if (key == "beaconPort") {
-      warn(item_path, "the udp plugin sends and hears beacons on its own bind ports; not imported");
+      warn(item_path, "the udp plugin sends and hears beacons on its bind ports; not imported");
     } else {
       warn(item_path, "not a setting of the udp plugin; not imported");
     }
@@ -420,11 +425,13 @@ std::optional<ImportedConfig> Importer::run(const std::string& source_name) {
   t += "  \"plugins\": {\n";
   if (have_udp_) {
     t += "    // Peers over UDP: cjdroute.conf's interfaces.UDPInterface, every bind and connectTo.\n";
+    if (udp_.contains("beacon")) t += kBeaconNote;
     t += "    \"udp\": " + dump(udp_, "    ") + ",\n";
   }
   if (have_eth_) {
     t += "    // Raw Ethernet: cjdroute.conf's interfaces.ETHInterface. Neighbours are found by beacons;\n";
     t += "    // to accept them without a password see \"discoveredPeers\" in docs/operations.md.\n";
+    if (eth_.contains("beacon")) t += kBeaconNote;
     t += "    \"eth\": " + dump(eth_, "    ") + ",\n";
   }
   t += "    // Neighbours that connect to this node with one of these passwords (and its login) are\n";
