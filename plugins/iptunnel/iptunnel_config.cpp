@@ -22,6 +22,14 @@ void report(ErrorSink* errors, const std::string& path, const std::string& expec
   errors->error(Str::of(path), Str::of(expected), Str::of(found));
 }
 
+template <std::size_t N>
+bool is_one_of(const std::string& key, const char* const (&keys)[N]) {
+  for (const char* k : keys) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
 bool same_key(const PublicKey& a, const PublicKey& b) { return std::memcmp(a.bytes, b.bytes, sizeof a.bytes) == 0; }
 
 std::optional<PublicKey> read_key(const json& value, const std::string& path, ErrorSink* errors) {
@@ -109,7 +117,7 @@ bool read_allowed(const json& list, IptunnelConfig* config, ErrorSink* errors) {
     }
     bool entry_valid = true;
     for (const auto& [key, value] : entry.items()) {
-      if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys)) {
+      if (!is_one_of(key, kKeys)) {
         report(errors, path + "." + key,
                "publicKey, ip4Address, ip4Prefix, ip4Alloc, ip6Address, ip6Prefix, ip6Alloc or plan", "an unknown key");
         entry_valid = false;
@@ -207,7 +215,7 @@ std::optional<IptunnelConfig> parse_iptunnel_config(Str config_json, ErrorSink* 
   static const char* const kKeys[] = {"allowedConnections", "outgoingConnections", "ip4Pool", "ip6Pool",
                                       "leaseSeconds", "mtu", "dnsServers"};
   for (const auto& [key, value] : root.items()) {
-    if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys)) {
+    if (!is_one_of(key, kKeys)) {
       report(errors, key,
              "allowedConnections, outgoingConnections, ip4Pool, ip6Pool, leaseSeconds, mtu or dnsServers",
              "an unknown key");
