@@ -184,6 +184,38 @@ LeaseRecord GatewayTable::record_of(const Client& c, LeaseRecord::Event event) c
   return LeaseRecord{event, c.key, std::vector<GrantedAddress>(c.held, c.held + c.held_count), c.start_s, c.end_s};
 }
 
+std::vector<LeaseRecord> GatewayTable::reconfigure(const IptunnelConfig& config, std::uint64_t now_s) {
+  GatewayTable next(config, store_);
+  std::vector<LeaseRecord> ended;
+  for (const Client& old : clients_) {
+    if (!old.active) continue;
+    Client* kept = next.find(old.key);
+    const bool still_owned =
+        kept && std::all_of(old.held, old.held + old.held_count, [&](const GrantedAddress& a) {
+          const bool pinned = std::any_of(kept->pinned.begin(), kept->pinned.end(), [&](const PinnedAddress& p) {
+            return p.alloc.address == a.address && p.alloc.length == a.alloc && p.prefix == a.prefix;
+          });
+          const bool pooled = std::any_of(next.pool_leases_.begin(), next.pool_leases_.end(), [&](const StoredLease& l) {
+            return compare(l.key, old.key) == 0 && l.address == a.address;
+          });
+          return pinned || pooled;
+        });
+    if (still_owned) {
+      kept->active = true;
+      kept->start_s = old.start_s;
+      kept->end_s = old.end_s;
+      kept->held_count = old.held_count;
+      std::copy(old.held, old.held + old.held_count, kept->held);
+    } else {
+      LeaseRecord record = record_of(old, LeaseRecord::Event::ended);
+      record.end_s = std::min(old.end_s, now_s);
+      ended.push_back(std::move(record));
+    }
+  }
+  *this = std::move(next);
+  return ended;
+}
+
 std::optional<LeaseRecord> GatewayTable::release(const PublicKey& key, std::uint64_t now_s) {
   Client* c = find(key);
   if (!c || !c->active) return std::nullopt;

@@ -47,6 +47,12 @@ class GatewayTable {
   // families in `families` (kWantIp4 | kWantIp6) at `now_s`.
   GatewayDecision request(const PublicKey& key, std::uint8_t families, std::uint32_t nonce, std::uint64_t now_s);
 
+  // Applies a changed config (SIGHUP, `iptunnel.reload`) without dropping other clients:
+  // a live lease stays when every address it holds is still the key's (pinned alike, or
+  // its pool address still fits); a removed key's lease, or one whose addresses changed,
+  // ends at once. The records of the leases that ended.
+  std::vector<LeaseRecord> reconfigure(const IptunnelConfig& config, std::uint64_t now_s);
+
   // The client gives its lease back. The record when it held one.
   std::optional<LeaseRecord> release(const PublicKey& key, std::uint64_t now_s);
 

@@ -293,3 +293,35 @@ TEST_CASE("leases run out at their end unless renewed") {
   CHECK(table.expire(90).size() == 1);
   CHECK(table.active_leases() == 0);
 }
+
+TEST_CASE("a reload keeps other clients' leases and ends a removed or changed key's at once") {
+  MemoryStore store;
+  const std::string before = R"({"allowedConnections": [
+      {"publicKey": ")" + text(client_a()) + R"(", "ip4Address": "100.64.0.10"},
+      {"publicKey": ")" + text(client_b()) + R"("},
+      {"publicKey": ")" + text(stranger()) + R"(", "ip4Address": "100.64.0.12"}], "ip4Pool": "100.64.1.0/24"})";
+  GatewayTable table(config_of(before), &store);
+  REQUIRE(table.request(client_a().pub, kWantIp4, 1, 0).granted);
+  REQUIRE(table.request(client_b().pub, kWantIp4, 1, 0).granted);
+  REQUIRE(table.request(stranger().pub, kWantIp4, 1, 0).granted);
+  CHECK(allowed(table, client_b().pub, "100.64.1.2"));
+
+  // a removed, the third key's address changed, b (pool) unchanged.
+  const std::string after = R"({"allowedConnections": [
+      {"publicKey": ")" + text(client_b()) + R"("},
+      {"publicKey": ")" + text(stranger()) + R"(", "ip4Address": "100.64.0.13"}], "ip4Pool": "100.64.1.0/24"})";
+  const auto ended = table.reconfigure(config_of(after), 10);
+  REQUIRE(ended.size() == 2);
+  CHECK(ended[0].end_s == 10);
+  CHECK(ended[1].end_s == 10);
+  CHECK(table.active_leases() == 1);
+  CHECK(allowed(table, client_b().pub, "100.64.1.2"));
+  CHECK_FALSE(allowed(table, client_a().pub, "100.64.0.10"));
+  CHECK_FALSE(table.request(client_a().pub, kWantIp4, 2, 11).granted);
+  CHECK_FALSE(allowed(table, stranger().pub, "100.64.0.12"));
+  // b's lease carries on: a renewal is a renewal, from the original start.
+  const auto renewed = table.request(client_b().pub, kWantIp4, 3, 20);
+  REQUIRE(renewed.record);
+  CHECK(renewed.record->event == LeaseRecord::Event::renewed);
+  CHECK(renewed.record->start_s == 0);
+}
