@@ -139,6 +139,7 @@ int import_cjdroute(const std::string& path) {
   if (!imported) return kExitConfig;
   for (const auto& warning : imported->warnings) std::cerr << "import: warning: " << warning << "\n";
   std::cout << imported->text;
+  if (imported->text.empty() || imported->text.back() != '\n') std::cout << '\n';
   return kExitOk;
 }
 
