@@ -3,6 +3,7 @@
 // Sizes, parsers that return borrowed views, and writers. No state, no allocation.
 #pragma once
 
+#include <meshhost/byte_order.hpp>
 #include <meshhost/noise.hpp>
 #include <meshhost/tai64n.hpp>
 #include <meshhost/types.hpp>
@@ -13,6 +14,15 @@
 #include <span>
 
 namespace mh::session {
+
+// Network byte order, from meshhost/byte_order.hpp (also reachable as mh::session:: for tests).
+using mh::get_u16;
+using mh::get_u32;
+using mh::get_u64;
+using mh::put_u16;
+using mh::put_u32;
+using mh::put_u64;
+
 
 using ByteView = std::span<const std::uint8_t>;
 using MutableByteView = std::span<std::uint8_t>;
@@ -106,14 +116,6 @@ struct Plaintext {
 std::optional<Plaintext> parse_plaintext(MutableByteView plaintext) noexcept;
 // A control message's no_receiver body: the protocol; nullopt for anything else.
 std::optional<std::uint16_t> parse_no_receiver(ByteView data) noexcept;
-
-// Big-endian helpers for writers.
-void put_u16(std::uint8_t* at, std::uint16_t value) noexcept;
-void put_u32(std::uint8_t* at, std::uint32_t value) noexcept;
-void put_u64(std::uint8_t* at, std::uint64_t value) noexcept;
-std::uint16_t get_u16(const std::uint8_t* at) noexcept;
-std::uint32_t get_u32(const std::uint8_t* at) noexcept;
-std::uint64_t get_u64(const std::uint8_t* at) noexcept;
 
 // Writes version and type into at[0..2).
 void put_header(std::uint8_t* at, FrameType type) noexcept;

@@ -14,22 +14,6 @@ bool header_is(ByteView frame, FrameType type) noexcept {
 
 }  // namespace
 
-void put_u32(std::uint8_t* at, std::uint32_t value) noexcept {
-  for (int i = 3; i >= 0; --i, value >>= 8) at[i] = static_cast<std::uint8_t>(value);
-}
-void put_u64(std::uint8_t* at, std::uint64_t value) noexcept {
-  for (int i = 7; i >= 0; --i, value >>= 8) at[i] = static_cast<std::uint8_t>(value);
-}
-std::uint32_t get_u32(const std::uint8_t* at) noexcept {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | at[i];
-  return v;
-}
-std::uint64_t get_u64(const std::uint8_t* at) noexcept {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | at[i];
-  return v;
-}
 void put_header(std::uint8_t* at, FrameType type) noexcept {
   at[0] = kFrameVersion;
   at[1] = static_cast<std::uint8_t>(type);

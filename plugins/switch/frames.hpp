@@ -2,6 +2,7 @@
 // sizes, parsers that return borrowed views, and writers. No state, no allocation.
 #pragma once
 
+#include <meshhost/byte_order.hpp>
 #include <meshhost/link.hpp>
 #include <meshhost/noise.hpp>
 #include <meshhost/tai64n.hpp>
@@ -13,6 +14,15 @@
 #include <string_view>
 
 namespace mh::sw {
+
+// Network byte order, from meshhost/byte_order.hpp (also reachable as mh::sw:: for tests).
+using mh::get_u16;
+using mh::get_u32;
+using mh::get_u64;
+using mh::put_u16;
+using mh::put_u32;
+using mh::put_u64;
+
 
 using ByteView = std::span<const std::uint8_t>;
 using MutableByteView = std::span<std::uint8_t>;
@@ -115,12 +125,6 @@ std::optional<InitiationPayload> parse_initiation_payload(ByteView payload) noex
 // Writes the payload into out (kInitiationPayloadMaxSize bytes suffice); returns its size,
 // 0 if `login` is longer than kMaxLoginSize or `out` too small.
 std::size_t write_initiation_payload(const Tai64n& timestamp, std::string_view login, MutableByteView out) noexcept;
-
-// Big-endian helpers for writers.
-void put_u32(std::uint8_t* at, std::uint32_t value) noexcept;
-void put_u64(std::uint8_t* at, std::uint64_t value) noexcept;
-std::uint32_t get_u32(const std::uint8_t* at) noexcept;
-std::uint64_t get_u64(const std::uint8_t* at) noexcept;
 
 // Writes version and type into at[0..2).
 void put_header(std::uint8_t* at, FrameType type) noexcept;

@@ -5,14 +5,6 @@
 
 namespace mh::sw {
 
-std::uint16_t get_u16(const std::uint8_t* at) noexcept {
-  return static_cast<std::uint16_t>((std::uint16_t{at[0]} << 8) | at[1]);
-}
-void put_u16(std::uint8_t* at, std::uint16_t value) noexcept {
-  at[0] = static_cast<std::uint8_t>(value >> 8);
-  at[1] = static_cast<std::uint8_t>(value);
-}
-
 bool same_address(const Address& a, const Address& b) noexcept {
   return std::memcmp(a.bytes, b.bytes, kAddressSize) == 0;
 }

@@ -7,6 +7,7 @@
 
 #include "frames.hpp"
 
+#include <meshhost/byte_order.hpp>
 #include <meshhost/mesh.hpp>
 
 #include <cstdint>
@@ -50,7 +51,5 @@ inline void set_mesh_hop_limit(std::uint8_t* header, std::uint8_t hop_limit) noe
 // Whether two addresses are the same (memcmp: addresses are plain bytes).
 bool same_address(const Address& a, const Address& b) noexcept;
 
-std::uint16_t get_u16(const std::uint8_t* at) noexcept;
-void put_u16(std::uint8_t* at, std::uint16_t value) noexcept;
 
 }  // namespace mh::sw

@@ -1,6 +1,8 @@
 // IPv6 headers and ICMPv6 errors: see ipv6.hpp.
 #include "ipv6.hpp"
 
+#include <meshhost/byte_order.hpp>
+
 #include <algorithm>
 #include <cstring>
 
@@ -15,19 +17,6 @@ constexpr std::size_t kSourceOffset = 8;
 constexpr std::size_t kDestinationOffset = kSourceOffset + kAddressSize;  // 24
 constexpr std::size_t kIcmpv6ChecksumOffset = 2;
 
-std::uint16_t get_u16(const std::uint8_t* p) noexcept { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
-
-void put_u16(std::uint8_t* p, std::uint16_t v) noexcept {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-
-void put_u32(std::uint8_t* p, std::uint32_t v) noexcept {
-  p[0] = static_cast<std::uint8_t>(v >> 24);
-  p[1] = static_cast<std::uint8_t>(v >> 16);
-  p[2] = static_cast<std::uint8_t>(v >> 8);
-  p[3] = static_cast<std::uint8_t>(v);
-}
 
 // Adds big-endian 16-bit words to a 32-bit accumulator (an odd last byte is padded with 0).
 std::uint32_t add_words(std::uint32_t sum, const std::uint8_t* p, std::size_t n) noexcept {

@@ -1,6 +1,8 @@
 // Endpoint packing and host:port text for the udp driver: see udp_endpoint.hpp.
 #include "udp_endpoint.hpp"
 
+#include <meshhost/byte_order.hpp>
+
 #include <arpa/inet.h>
 #include <net/if.h>
 
@@ -15,16 +17,6 @@ namespace {
 constexpr std::size_t kIPv4AddressSize = 4;
 constexpr std::size_t kIPv6AddressSize = 16;
 
-void put_u32(std::uint8_t* at, std::uint32_t v) noexcept {
-  at[0] = static_cast<std::uint8_t>(v >> 24);
-  at[1] = static_cast<std::uint8_t>(v >> 16);
-  at[2] = static_cast<std::uint8_t>(v >> 8);
-  at[3] = static_cast<std::uint8_t>(v);
-}
-std::uint16_t get_u16(const std::uint8_t* at) noexcept { return static_cast<std::uint16_t>(at[0] << 8 | at[1]); }
-std::uint32_t get_u32(const std::uint8_t* at) noexcept {
-  return std::uint32_t{at[0]} << 24 | std::uint32_t{at[1]} << 16 | std::uint32_t{at[2]} << 8 | at[3];
-}
 
 std::optional<std::uint16_t> parse_port(std::string_view text) {
   if (text.empty() || text.size() > 5) return std::nullopt;
