@@ -1,26 +1,13 @@
 // Parser and writers for iptunnel's messages; the layout is in docs/protocol.md.
 #include "iptunnel_messages.hpp"
 
+#include <meshhost/byte_order.hpp>
+
 #include <cstring>
 
 namespace mh::iptunnel {
 
 namespace {
-
-std::uint16_t get16(const std::uint8_t* p) noexcept { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
-std::uint32_t get32(const std::uint8_t* p) noexcept {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
-void put16(std::uint8_t* p, std::uint16_t v) noexcept {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-void put32(std::uint8_t* p, std::uint32_t v) noexcept {
-  for (int i = 3; i >= 0; --i) {
-    p[i] = static_cast<std::uint8_t>(v);
-    v >>= 8;
-  }
-}
 
 bool family_of(std::uint8_t wire, Family* out) noexcept {
   if (wire == static_cast<std::uint8_t>(Family::ip4) || wire == static_cast<std::uint8_t>(Family::ip6)) {
@@ -41,7 +28,7 @@ ParseError parse_control(ByteSpan in, ControlMessage* out) noexcept {
   const std::uint8_t families = in.data[2];
   if ((families & ~(kWantIp4 | kWantIp6)) != 0 || in.data[3] != 0) return ParseError::bad_field;
   out->families = families;
-  out->nonce = get32(in.data + 4);
+  out->nonce = get_u32(in.data + 4);
   return ParseError::ok;
 }
 
@@ -49,12 +36,12 @@ ParseError parse_grant(ByteSpan in, Grant* out) noexcept {
   if (in.size < kGrantFixedSize) return ParseError::truncated;
   const std::uint8_t address_count = in.data[2];
   const std::uint8_t dns_count = in.data[3];
-  if (address_count > kMaxGrantAddresses || dns_count > kMaxDnsServers || get16(in.data + 10) != 0) {
+  if (address_count > kMaxGrantAddresses || dns_count > kMaxDnsServers || get_u16(in.data + 10) != 0) {
     return ParseError::bad_field;
   }
-  out->nonce = get32(in.data + 4);
-  out->mtu = get16(in.data + 8);
-  out->lease_seconds = get32(in.data + 12);
+  out->nonce = get_u32(in.data + 4);
+  out->mtu = get_u16(in.data + 8);
+  out->lease_seconds = get_u32(in.data + 12);
   out->address_count = address_count;
   out->dns_count = dns_count;
   std::size_t at = kGrantFixedSize;
@@ -97,7 +84,7 @@ ParseError parse_denial(ByteSpan in, Denial* out) noexcept {
   if (in.size - kDenialFixedSize < text_size) return ParseError::truncated;
   if (in.size - kDenialFixedSize > text_size) return ParseError::trailing_bytes;
   out->reason = static_cast<DenialReason>(reason);
-  out->nonce = get32(in.data + 4);
+  out->nonce = get_u32(in.data + 4);
   out->text_size = text_size;
   std::memcpy(out->text, in.data + kDenialFixedSize, text_size);
   return ParseError::ok;
@@ -111,14 +98,14 @@ bool packet_source(ByteSpan packet, IpAddress* source) noexcept {
   if (version == 4) {
     if (packet.size < kIp4MinHeader) return false;
     const std::size_t header = std::size_t{packet.data[0] & 0x0fu} * 4;
-    if (header < kIp4MinHeader || header > packet.size || get16(packet.data + 2) != packet.size) return false;
+    if (header < kIp4MinHeader || header > packet.size || get_u16(packet.data + 2) != packet.size) return false;
     *source = IpAddress{};
     source->family = Family::ip4;
     std::memcpy(source->bytes, packet.data + 12, kIp4Size);
     return true;
   }
   if (version == 6) {
-    if (packet.size < kIp6Header || get16(packet.data + 4) + kIp6Header != packet.size) return false;
+    if (packet.size < kIp6Header || get_u16(packet.data + 4) + kIp6Header != packet.size) return false;
     source->family = Family::ip6;
     std::memcpy(source->bytes, packet.data + 8, kIp6Size);
     return true;
@@ -156,7 +143,7 @@ std::size_t write_control(MessageType type, const ControlMessage& m, MutableByte
   out.data[1] = static_cast<std::uint8_t>(type);
   out.data[2] = m.families;
   out.data[3] = 0;
-  put32(out.data + 4, m.nonce);
+  put_u32(out.data + 4, m.nonce);
   return kControlSize;
 }
 
@@ -177,10 +164,10 @@ std::size_t write_grant(const Grant& g, MutableByteSpan out) noexcept {
   p[1] = static_cast<std::uint8_t>(MessageType::grant);
   p[2] = g.address_count;
   p[3] = g.dns_count;
-  put32(p + 4, g.nonce);
-  put16(p + 8, g.mtu);
-  put16(p + 10, 0);
-  put32(p + 12, g.lease_seconds);
+  put_u32(p + 4, g.nonce);
+  put_u16(p + 8, g.mtu);
+  put_u16(p + 10, 0);
+  put_u32(p + 12, g.lease_seconds);
   std::size_t at = kGrantFixedSize;
   for (std::uint8_t i = 0; i < g.address_count; ++i) {
     const GrantedAddress& a = g.addresses[i];
@@ -207,7 +194,7 @@ std::size_t write_denial(const Denial& d, MutableByteSpan out) noexcept {
   out.data[1] = static_cast<std::uint8_t>(MessageType::denial);
   out.data[2] = static_cast<std::uint8_t>(d.reason);
   out.data[3] = d.text_size;
-  put32(out.data + 4, d.nonce);
+  put_u32(out.data + 4, d.nonce);
   std::memcpy(out.data + kDenialFixedSize, d.text, d.text_size);
   return kDenialFixedSize + d.text_size;
 }

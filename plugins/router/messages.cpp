@@ -1,19 +1,13 @@
 // The router's wire format (messages.hpp; docs/protocol.md, "Routing").
 #include "messages.hpp"
 
+#include <meshhost/byte_order.hpp>
+
 #include <cstring>
 
 namespace mh::router {
 
 namespace {
-
-std::uint16_t read16(const std::uint8_t* p) noexcept {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
-void write16(std::uint8_t* p, std::uint16_t v) noexcept {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
 
 bool known_type(std::uint8_t type) noexcept {
   return type == static_cast<std::uint8_t>(TlvType::update) ||
@@ -43,7 +37,7 @@ PacketCheck check_packet(ByteView packet, std::size_t* known_tlvs, std::size_t* 
   if (unknown_tlvs != nullptr) *unknown_tlvs = 0;
   if (packet.size() < kPacketHeaderSize) return PacketCheck::too_short;
   if (packet[0] != kRoutingVersion) return PacketCheck::bad_version;
-  if (read16(packet.data() + 2) != packet.size() - kPacketHeaderSize) return PacketCheck::bad_length;
+  if (get_u16(packet.data() + 2) != packet.size() - kPacketHeaderSize) return PacketCheck::bad_length;
   ByteView rest = packet.subspan(kPacketHeaderSize);
   while (!rest.empty()) {
     if (rest.size() < kTlvHeaderSize) return PacketCheck::truncated_tlv;
@@ -80,9 +74,9 @@ bool TlvReader::next(Message* out) noexcept {
     out->type = static_cast<TlvType>(type);
     switch (out->type) {
       case TlvType::update:
-        out->update.interval_cs = read16(body);
-        out->update.seqno = read16(body + 2);
-        out->update.metric = read16(body + 4);
+        out->update.interval_cs = get_u16(body);
+        out->update.seqno = get_u16(body + 2);
+        out->update.metric = get_u16(body + 4);
         std::memcpy(out->update.address.bytes, body + 6, kAddressSize);
         std::memcpy(out->update.key.bytes, body + 6 + kAddressSize, kPublicKeySize);
         return true;
@@ -92,7 +86,7 @@ bool TlvReader::next(Message* out) noexcept {
         if (length != 0) std::memcpy(out->route_request.address.bytes, body, kAddressSize);
         return true;
       case TlvType::seqno_request:
-        out->seqno_request.seqno = read16(body);
+        out->seqno_request.seqno = get_u16(body);
         out->seqno_request.hop_count = body[2];
         std::memcpy(out->seqno_request.address.bytes, body + 4, kAddressSize);
         return true;
@@ -122,9 +116,9 @@ std::size_t write_tlv(const Message& m, MutableByteView out) noexcept {
   std::uint8_t* body = p + kTlvHeaderSize;
   switch (m.type) {
     case TlvType::update:
-      write16(body, m.update.interval_cs);
-      write16(body + 2, m.update.seqno);
-      write16(body + 4, m.update.metric);
+      put_u16(body, m.update.interval_cs);
+      put_u16(body + 2, m.update.seqno);
+      put_u16(body + 4, m.update.metric);
       std::memcpy(body + 6, m.update.address.bytes, kAddressSize);
       std::memcpy(body + 6 + kAddressSize, m.update.key.bytes, kPublicKeySize);
       break;
@@ -132,7 +126,7 @@ std::size_t write_tlv(const Message& m, MutableByteView out) noexcept {
       if (!m.route_request.wildcard) std::memcpy(body, m.route_request.address.bytes, kAddressSize);
       break;
     case TlvType::seqno_request:
-      write16(body, m.seqno_request.seqno);
+      put_u16(body, m.seqno_request.seqno);
       body[2] = m.seqno_request.hop_count;
       body[3] = 0;
       std::memcpy(body + 4, m.seqno_request.address.bytes, kAddressSize);
@@ -145,7 +139,7 @@ void write_packet_header(std::size_t body_size, MutableByteView out) noexcept {
   if (out.size() < kPacketHeaderSize) return;
   out[0] = kRoutingVersion;
   out[1] = 0;
-  write16(out.data() + 2, static_cast<std::uint16_t>(body_size > 0xffff ? 0xffff : body_size));
+  put_u16(out.data() + 2, static_cast<std::uint16_t>(body_size > 0xffff ? 0xffff : body_size));
 }
 
 }  // namespace mh::router
