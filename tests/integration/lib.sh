@@ -35,7 +35,11 @@ mh_make_tmp() {
   MH_TMP=$(mktemp -d /tmp/meshhost-it.XXXXXX)
   chmod 0755 "$MH_TMP"
   trap mh_cleanup EXIT
-  trap 'exit 130' INT TERM
+  trap 'mh_log "FAIL: interrupted by a signal"; exit 130' INT TERM
+  # A command that fails under `set -e` outside mh_fail names itself, so no scenario can
+  # end without saying why.
+  set -E
+  trap 'mh_log "FAIL: line $LINENO: \"$BASH_COMMAND\" exited with $?"' ERR
 }
 mh_cleanup() {
   local pid
