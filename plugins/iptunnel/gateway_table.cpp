@@ -177,6 +177,7 @@ GatewayDecision GatewayTable::request(const PublicKey& key, std::uint8_t familie
   d.grant.dns_count = static_cast<std::uint8_t>(std::min(dns_.size(), kMaxDnsServers));
   std::copy(dns_.begin(), dns_.begin() + d.grant.dns_count, d.grant.dns);
   d.record = record_of(*c, renewal ? LeaseRecord::Event::renewed : LeaseRecord::Event::granted);
+  rebuild_leased();
   return d;
 }
 
@@ -213,6 +214,7 @@ std::vector<LeaseRecord> GatewayTable::reconfigure(const IptunnelConfig& config,
     }
   }
   *this = std::move(next);
+  rebuild_leased();
   return ended;
 }
 
@@ -221,6 +223,7 @@ std::optional<LeaseRecord> GatewayTable::release(const PublicKey& key, std::uint
   if (!c || !c->active) return std::nullopt;
   c->active = false;
   c->end_s = std::min(c->end_s, now_s);
+  rebuild_leased();
   return record_of(*c, LeaseRecord::Event::ended);
 }
 
@@ -232,6 +235,7 @@ std::vector<LeaseRecord> GatewayTable::expire(std::uint64_t now_s) {
       ended.push_back(record_of(c, LeaseRecord::Event::ended));
     }
   }
+  if (!ended.empty()) rebuild_leased();
   return ended;
 }
 
@@ -244,6 +248,77 @@ bool GatewayTable::source_allowed(const PublicKey& key, ByteSpan packet) const n
     if (contains(IpBlock{c->held[i].address, c->held[i].alloc}, source)) return true;
   }
   return false;
+}
+
+namespace {
+
+// Orders addresses by family, then bytes: the order of the leased-block index.
+int compare_ip(const IpAddress& a, const IpAddress& b) noexcept {
+  if (a.family != b.family) return a.family < b.family ? -1 : 1;
+  return std::memcmp(a.bytes, b.bytes, sizeof a.bytes);
+}
+
+}  // namespace
+
+void GatewayTable::rebuild_leased() {
+  leased_.clear();
+  for (std::size_t i = 0; i < clients_.size(); ++i) {
+    const Client& c = clients_[i];
+    if (!c.active) continue;
+    for (std::uint8_t j = 0; j < c.held_count; ++j) {
+      const IpBlock block{c.held[j].address, c.held[j].alloc};
+      leased_.push_back(LeasedBlock{IpBlock{network_of(block), block.length}, static_cast<std::uint32_t>(i)});
+    }
+  }
+  std::sort(leased_.begin(), leased_.end(), [](const LeasedBlock& a, const LeasedBlock& b) {
+    return compare_ip(a.block.address, b.block.address) < 0;
+  });
+}
+
+const PublicKey* GatewayTable::client_for_destination(ByteSpan packet) const noexcept {
+  IpAddress destination;
+  if (!packet_destination(packet, &destination)) return nullptr;
+  // The last block starting at or before the destination is the only one that can hold it.
+  auto it = std::upper_bound(leased_.begin(), leased_.end(), destination, [](const IpAddress& a, const LeasedBlock& b) {
+    return compare_ip(a, b.block.address) < 0;
+  });
+  if (it == leased_.begin()) return nullptr;
+  --it;
+  return contains(it->block, destination) ? &clients_[it->client].key : nullptr;
+}
+
+std::uint8_t GatewayTable::held_families(const PublicKey& key) const noexcept {
+  const Client* c = find(key);
+  if (!c || !c->active) return 0;
+  std::uint8_t families = 0;
+  for (std::uint8_t i = 0; i < c->held_count; ++i) {
+    families |= c->held[i].address.family == Family::ip4 ? kWantIp4 : kWantIp6;
+  }
+  return families;
+}
+
+std::vector<GatewayTable::ClientView> GatewayTable::clients() const {
+  std::vector<ClientView> views;
+  for (const Client& c : clients_) {
+    ClientView v;
+    v.key = c.key;
+    v.active = c.active;
+    if (c.active) v.addresses.assign(c.held, c.held + c.held_count);
+    v.start_s = c.start_s;
+    v.end_s = c.end_s;
+    views.push_back(std::move(v));
+  }
+  return views;
+}
+
+std::vector<IpBlock> GatewayTable::client_blocks() const {
+  std::vector<IpBlock> blocks;
+  for (const Client& c : clients_) {
+    for (const PinnedAddress& p : c.pinned) blocks.push_back(IpBlock{network_of(p.alloc), p.alloc.length});
+  }
+  if (ip4_pool_) blocks.push_back(*ip4_pool_);
+  if (ip6_pool_) blocks.push_back(*ip6_pool_);
+  return blocks;
 }
 
 std::size_t GatewayTable::active_leases() const noexcept {

@@ -64,6 +64,28 @@ class GatewayTable {
   // allocation, no hashing (binary search over the pinned keys).
   bool source_allowed(const PublicKey& key, ByteSpan packet) const noexcept;
 
+  // The client whose live lease holds the destination of `packet` (one whole IPv4/IPv6
+  // packet), for the downstream path; nullptr for none. Binary search over the leased
+  // blocks, which never overlap: no allocation, no hashing.
+  const PublicKey* client_for_destination(ByteSpan packet) const noexcept;
+
+  // The families of `key`'s live lease (kWantIp4 | kWantIp6), 0 when it holds none: what a
+  // probe is answered with.
+  std::uint8_t held_families(const PublicKey& key) const noexcept;
+
+  // One client as the admin views show it.
+  struct ClientView {
+    PublicKey key;
+    bool active = false;
+    std::vector<GrantedAddress> addresses;  // the live lease's
+    std::uint64_t start_s = 0;
+    std::uint64_t end_s = 0;
+  };
+  std::vector<ClientView> clients() const;
+
+  // Every block a client may send from: the pinned Alloc blocks and the pools.
+  std::vector<IpBlock> client_blocks() const;
+
   std::size_t active_leases() const noexcept;
   // The constructor dropped stale stored leases but could not save the smaller set.
   bool store_failed_at_load() const noexcept { return store_failed_; }
@@ -79,6 +101,13 @@ class GatewayTable {
     std::uint64_t end_s = 0;
   };
 
+  // A leased block and the client that holds it, sorted by address for the downstream path.
+  struct LeasedBlock {
+    IpBlock block;  // network address, alloc length
+    std::uint32_t client = 0;  // index into clients_
+  };
+  void rebuild_leased();
+
   Client* find(const PublicKey& key) noexcept;
   const Client* find(const PublicKey& key) const noexcept;
   // The pool address of `key` for `pool`'s family: the stored one, or the lowest free.
@@ -88,6 +117,7 @@ class GatewayTable {
   LeaseRecord record_of(const Client& c, LeaseRecord::Event event) const;
 
   std::vector<Client> clients_;  // sorted by key
+  std::vector<LeasedBlock> leased_;
   std::optional<IpBlock> ip4_pool_;
   std::optional<IpBlock> ip6_pool_;
   std::uint32_t lease_seconds_;

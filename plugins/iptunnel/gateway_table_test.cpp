@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -324,4 +325,61 @@ TEST_CASE("a reload keeps other clients' leases and ends a removed or changed ke
   REQUIRE(renewed.record);
   CHECK(renewed.record->event == LeaseRecord::Event::renewed);
   CHECK(renewed.record->start_s == 0);
+}
+
+TEST_CASE("downstream: a destination finds the client whose live lease holds it, and only then") {
+  MemoryStore store;
+  GatewayTable table(config_of(R"({"allowedConnections": [
+      { "publicKey": ")" + text(client_a()) + R"(", "ip4Address": "100.64.0.10",
+        "ip6Address": "2001:db8:1:2::1", "ip6Alloc": 64 },
+      { "publicKey": ")" + text(client_b()) + R"(", "ip4Address": "100.64.0.16", "ip4Alloc": 29 }],
+      "ip6Pool": "2001:db8:9::/64"})"),
+                     &store);
+  // A packet to `destination`: the same shape as packet_from, with the addresses swapped.
+  auto to = [&](const char* destination) {
+    auto p = packet_from(destination);
+    if (p[0] == 0x45) {
+      std::memcpy(p.data() + 16, p.data() + 12, 4);
+    } else {
+      std::memcpy(p.data() + 24, p.data() + 8, 16);
+    }
+    return table.client_for_destination(ByteSpan{p.data(), p.size()});
+  };
+  CHECK(to("100.64.0.10") == nullptr);  // no lease yet
+  CHECK(table.held_families(client_a().pub) == 0);
+  REQUIRE(table.request(client_a().pub, kBoth, 1, 100).granted);
+  REQUIRE(table.request(client_b().pub, kBoth, 2, 100).granted);
+  CHECK(table.held_families(client_a().pub) == kBoth);
+  CHECK(table.held_families(client_b().pub) == kBoth);  // IPv6 from the pool
+  CHECK(table.held_families(stranger().pub) == 0);
+
+  const PublicKey* a = to("100.64.0.10");
+  REQUIRE(a != nullptr);
+  CHECK(std::memcmp(a->bytes, client_a().pub.bytes, kPublicKeySize) == 0);
+  CHECK(to("100.64.0.11") == nullptr);
+  const PublicKey* b_first = to("100.64.0.16");
+  const PublicKey* b_last = to("100.64.0.23");
+  REQUIRE(b_first != nullptr);
+  REQUIRE(b_last != nullptr);
+  CHECK(std::memcmp(b_last->bytes, client_b().pub.bytes, kPublicKeySize) == 0);
+  CHECK(to("100.64.0.24") == nullptr);
+  // Anywhere in a's delegated /64.
+  const PublicKey* delegated = to("2001:db8:1:2:ffff::77");
+  REQUIRE(delegated != nullptr);
+  CHECK(std::memcmp(delegated->bytes, client_a().pub.bytes, kPublicKeySize) == 0);
+  CHECK(to("2001:db8:1:3::1") == nullptr);
+  CHECK(to("2001:db8:9::2") != nullptr);  // b's pool address
+
+  // Released: nothing finds it any more.
+  REQUIRE(table.release(client_a().pub, 200));
+  CHECK(to("100.64.0.10") == nullptr);
+  CHECK(to("2001:db8:1:2::1") == nullptr);
+  CHECK(table.held_families(client_a().pub) == 0);
+  CHECK(to("100.64.0.17") != nullptr);
+
+  // What the firewall lets clients send from: every pinned block and the pool.
+  std::vector<std::string> blocks;
+  for (const IpBlock& block : table.client_blocks()) blocks.push_back(format_block(block));
+  std::sort(blocks.begin(), blocks.end());
+  CHECK(blocks == std::vector<std::string>{"100.64.0.10/32", "100.64.0.16/29", "2001:db8:1:2::/64", "2001:db8:9::/64"});
 }

@@ -32,6 +32,8 @@ struct IpAddress {
 struct IpBlock {
   IpAddress address;
   std::uint8_t length = 0;
+
+  friend bool operator==(const IpBlock&, const IpBlock&) = default;
 };
 
 // True when `a` lies in `block` (same family, first block.length bits equal).

@@ -178,6 +178,40 @@ bool read_allowed(const json& list, IptunnelConfig* config, ErrorSink* errors) {
   return valid;
 }
 
+// An interface name at object[key] (1 to 15 bytes, no '/' or whitespace), when present.
+bool read_interface_name(const json& object, const std::string& key, std::string* out, ErrorSink* errors,
+                         const std::string& path_prefix = "") {
+  auto it = object.find(key);
+  if (it == object.end()) return true;
+  if (it->is_string()) {
+    const std::string name = it->get<std::string>();
+    // The kernel refuses '/', ':' and whitespace; nftables cannot quote '"', and a trailing
+    // '*' would make iifname a wildcard.
+    const bool plain = std::none_of(name.begin(), name.end(), [](char c) {
+      return c == '/' || c == ':' || c == '"' || c == '*' || c == '\\' || static_cast<unsigned char>(c) <= ' ' ||
+             c == 0x7f;
+    });
+    if (!name.empty() && name.size() <= 15 && plain && name != "." && name != "..") {
+      *out = name;
+      return true;
+    }
+  }
+  report(errors, path_prefix + key, "an interface name of 1 to 15 bytes", describe_found(*it));
+  return false;
+}
+
+bool read_bool(const json& object, const std::string& key, bool* out, ErrorSink* errors,
+               const std::string& path_prefix = "") {
+  auto it = object.find(key);
+  if (it == object.end()) return true;
+  if (!it->is_boolean()) {
+    report(errors, path_prefix + key, "true or false", describe_found(*it));
+    return false;
+  }
+  *out = it->get<bool>();
+  return true;
+}
+
 bool read_pool(const json& root, const char* key, Family family, std::optional<IpBlock>* out, ErrorSink* errors) {
   auto it = root.find(key);
   if (it == root.end()) return true;
@@ -213,13 +247,89 @@ std::optional<IptunnelConfig> parse_iptunnel_config(Str config_json, ErrorSink* 
   }
   bool valid = true;
   static const char* const kKeys[] = {"allowedConnections", "outgoingConnections", "ip4Pool", "ip6Pool",
-                                      "leaseSeconds", "mtu", "dnsServers"};
+                                      "leaseSeconds", "mtu", "dnsServers", "gatewayTun", "nat", "clientIsolation",
+                                      "blockSmtp", "ipv6InboundOpen", "clientTun", "fwmark", "routingTable",
+                                      "rulePriority", "timers"};
   for (const auto& [key, value] : root.items()) {
     if (!is_one_of(key, kKeys)) {
       report(errors, key,
-             "allowedConnections, outgoingConnections, ip4Pool, ip6Pool, leaseSeconds, mtu or dnsServers",
+             "allowedConnections, outgoingConnections, ip4Pool, ip6Pool, leaseSeconds, mtu, dnsServers, "
+             "gatewayTun, nat, clientIsolation, blockSmtp, ipv6InboundOpen, clientTun, fwmark, routingTable, "
+             "rulePriority or timers",
              "an unknown key");
       valid = false;
+    }
+  }
+  config.gateway_role = root.contains("allowedConnections") || root.contains("ip4Pool") || root.contains("ip6Pool") ||
+                        root.contains("nat");
+  valid = read_interface_name(root, "gatewayTun", &config.gateway_tun, errors) && valid;
+  valid = read_interface_name(root, "clientTun", &config.client_tun, errors) && valid;
+  valid = read_bool(root, "clientIsolation", &config.client_isolation, errors) && valid;
+  valid = read_bool(root, "blockSmtp", &config.block_smtp, errors) && valid;
+  valid = read_bool(root, "ipv6InboundOpen", &config.ipv6_inbound_open, errors) && valid;
+  if (auto it = root.find("nat"); it != root.end()) {
+    if (!it->is_object()) {
+      report(errors, "nat", "an object like {\"uplink\": \"eth0\"}", describe_found(*it));
+      valid = false;
+    } else {
+      for (const auto& [key, value] : it->items()) {
+        if (key != "uplink" && key != "ndpProxy") {
+          report(errors, "nat." + key, "uplink or ndpProxy", "an unknown key");
+          valid = false;
+        }
+      }
+      valid = read_interface_name(*it, "uplink", &config.nat.uplink, errors, "nat.") && valid;
+      valid = read_bool(*it, "ndpProxy", &config.nat.ndp_proxy, errors, "nat.") && valid;
+    }
+  }
+  std::uint64_t number = config.fwmark;
+  valid = read_uint(root, "fwmark", "fwmark", 1, 0xffffffffu, &number, errors) && valid;
+  config.fwmark = static_cast<std::uint32_t>(number);
+  // 253–255 are the kernel's default, main and local tables; 0 means none.
+  number = config.routing_table;
+  if (!read_uint(root, "routingTable", "routingTable", 1, 0xffffffffu, &number, errors)) {
+    valid = false;
+  } else if (number >= 253 && number <= 255) {
+    report(errors, "routingTable", "a table of meshhost's own (not 253 default, 254 main or 255 local)",
+           std::to_string(number));
+    valid = false;
+  }
+  config.routing_table = static_cast<std::uint32_t>(number);
+  number = config.rule_priority;
+  valid = read_uint(root, "rulePriority", "rulePriority", 1, 32000, &number, errors) && valid;
+  config.rule_priority = static_cast<std::uint32_t>(number);
+  if (auto it = root.find("timers"); it != root.end()) {
+    if (!it->is_object()) {
+      report(errors, "timers", "an object of …Ms values", describe_found(*it));
+      valid = false;
+    } else {
+      struct Timer {
+        const char* key;
+        std::uint64_t* ns;
+      };
+      const Timer timers[] = {{"requestRetryMs", &config.timers.request_retry_ns},
+                              {"probeIntervalMs", &config.timers.probe_interval_ns},
+                              {"gatewayDeadMs", &config.timers.gateway_dead_ns}};
+      for (const auto& [key, value] : it->items()) {
+        if (std::none_of(std::begin(timers), std::end(timers), [&](const Timer& t) { return key == t.key; })) {
+          report(errors, "timers." + key, "requestRetryMs, probeIntervalMs or gatewayDeadMs", "an unknown key");
+          valid = false;
+        }
+      }
+      for (const Timer& t : timers) {
+        std::uint64_t ms = *t.ns / 1'000'000;
+        if (read_uint(*it, t.key, std::string("timers.") + t.key, 10, 3'600'000, &ms, errors)) {
+          *t.ns = ms * 1'000'000;
+        } else {
+          valid = false;
+        }
+      }
+      if (config.timers.gateway_dead_ns <= config.timers.probe_interval_ns) {
+        report(errors, "timers.gatewayDeadMs", "more than probeIntervalMs (" +
+               std::to_string(config.timers.probe_interval_ns / 1'000'000) + ")",
+               std::to_string(config.timers.gateway_dead_ns / 1'000'000));
+        valid = false;
+      }
     }
   }
   if (auto it = root.find("allowedConnections"); it != root.end()) valid = read_allowed(*it, &config, errors) && valid;
@@ -257,15 +367,39 @@ std::optional<IptunnelConfig> parse_iptunnel_config(Str config_json, ErrorSink* 
     } else {
       for (std::size_t i = 0; i < it->size(); ++i) {
         const std::string path = "outgoingConnections[" + std::to_string(i) + "]";
-        auto key = read_key((*it)[i], path, errors);
+        const json& entry = (*it)[i];
+        // cjdns writes a bare key; an object adds the gateway's priority.
+        OutgoingConnection gateway;
+        std::optional<PublicKey> key;
+        if (entry.is_object()) {
+          bool entry_valid = true;
+          for (const auto& [name, value] : entry.items()) {
+            if (name != "publicKey" && name != "priority") {
+              report(errors, path + "." + name, "publicKey or priority", "an unknown key");
+              entry_valid = false;
+            }
+          }
+          std::uint64_t priority = gateway.priority;
+          entry_valid = read_uint(entry, "priority", path + ".priority", 0, 65535, &priority, errors) && entry_valid;
+          gateway.priority = static_cast<std::uint32_t>(priority);
+          if (entry.contains("publicKey")) {
+            key = read_key(entry["publicKey"], path + ".publicKey", errors);
+          } else {
+            report(errors, path, "an object with \"publicKey\"", "none");
+          }
+          if (!entry_valid) key.reset();
+        } else {
+          key = read_key(entry, path, errors);
+        }
         if (!key) {
           valid = false;
         } else if (std::any_of(config.outgoing.begin(), config.outgoing.end(),
-                               [&](const PublicKey& k) { return same_key(k, *key); })) {
+                               [&](const OutgoingConnection& g) { return same_key(g.key, *key); })) {
           report(errors, path, "each gateway once", "a repeated key");
           valid = false;
         } else {
-          config.outgoing.push_back(*key);
+          gateway.key = *key;
+          config.outgoing.push_back(gateway);
         }
       }
     }

@@ -62,7 +62,7 @@ TEST_CASE("DESIGN §6's cjdns block reads with cjdns's meaning") {
   CHECK(c.addresses[1].alloc.address == ip("2001:db8:1::10"));
   CHECK(c.addresses[1].alloc.length == 128);
   REQUIRE(config->outgoing.size() == 1);
-  CHECK(format_public_key(config->outgoing[0]) == key_b());
+  CHECK(format_public_key(config->outgoing[0].key) == key_b());
   CHECK(config->lease_seconds == 3600);
   CHECK(config->mtu == 1280);
 }
@@ -129,11 +129,18 @@ TEST_CASE("every bad value is reported with its JSON path") {
     ],
     "ip4Pool": "100.64.0.0/31", "ip6Pool": "10.0.0.0/8", "leaseSeconds": 5, "mtu": "big",
     "dnsServers": ["9.9.9.9", "dns.example"], "outgoingConnections": [")" + key_a() + R"(", ")" + key_a() + R"("],
-    "nat": {}
+    "nat": {"uplink": "eth0/1", "ndpProxy": "yes"}, "colour": 1, "gatewayTun": "", "fwmark": 0,
+    "routingTable": 254, "timers": {"probeIntervalMs": 5000, "gatewayDeadMs": 4000}
   })", &errors);
   CHECK_FALSE(config);
   const std::vector<std::string> paths = {
-      "nat",
+      "colour",
+      "gatewayTun",
+      "nat.uplink",
+      "nat.ndpProxy",
+      "fwmark",
+      "routingTable",
+      "timers.gatewayDeadMs",
       "allowedConnections[0].publicKey",
       "allowedConnections[0].ip4Address",
       "allowedConnections[1].colour",
@@ -150,6 +157,44 @@ TEST_CASE("every bad value is reported with its JSON path") {
   std::vector<std::string> got;
   for (const auto& line : errors.lines) got.push_back(line.substr(0, line.find(':')));
   CHECK(got == paths);
+}
+
+TEST_CASE("the roles, devices, NAT, policy routing and timers") {
+  Errors errors;
+  auto config = parse(R"({
+    "allowedConnections": [], "nat": {"uplink": "eth0", "ndpProxy": true}, "gatewayTun": "gw0",
+    "clientIsolation": true, "blockSmtp": true, "ipv6InboundOpen": true,
+    "outgoingConnections": [")" + key_a() + R"(", {"publicKey": ")" + key_b() + R"(", "priority": 5}],
+    "clientTun": "up0", "fwmark": 51820, "routingTable": 51820, "rulePriority": 100,
+    "timers": {"requestRetryMs": 500, "probeIntervalMs": 1000, "gatewayDeadMs": 3000}
+  })", &errors);
+  REQUIRE(config);
+  CHECK(config->gateway());
+  CHECK(config->client());
+  CHECK(config->gateway_tun == "gw0");
+  CHECK(config->nat.uplink == "eth0");
+  CHECK(config->nat.ndp_proxy);
+  CHECK(config->client_isolation);
+  CHECK(config->block_smtp);
+  CHECK(config->ipv6_inbound_open);
+  REQUIRE(config->outgoing.size() == 2);
+  CHECK(config->outgoing[0].priority == 100);
+  CHECK(config->outgoing[1].priority == 5);
+  CHECK(config->client_tun == "up0");
+  CHECK(config->fwmark == 51820);
+  CHECK(config->routing_table == 51820);
+  CHECK(config->rule_priority == 100);
+  CHECK(config->timers.request_retry_ns == 500'000'000);
+  CHECK(config->timers.probe_interval_ns == 1'000'000'000);
+  CHECK(config->timers.gateway_dead_ns == 3'000'000'000);
+
+  // Only outgoingConnections: a client and nothing else.
+  config = parse(R"({"outgoingConnections": [")" + key_a() + R"("]})", &errors);
+  REQUIRE(config);
+  CHECK_FALSE(config->gateway());
+  CHECK(config->client());
+  CHECK(config->gateway_tun == "mhgw0");
+  CHECK(config->client_tun == "mhup0");
 }
 
 TEST_CASE("defaults: an empty or null config, and text that is not JSON") {

@@ -92,25 +92,44 @@ ParseError parse_denial(ByteSpan in, Denial* out) noexcept {
 
 }  // namespace
 
-bool packet_source(ByteSpan packet, IpAddress* source) noexcept {
+namespace {
+
+// One whole IPv4 or IPv6 packet: the address at IPv4 offset `v4_at` or IPv6 offset `v6_at`.
+bool packet_address(ByteSpan packet, std::size_t v4_at, std::size_t v6_at, IpAddress* out) noexcept {
   if (packet.size == 0) return false;
   const unsigned version = packet.data[0] >> 4;
   if (version == 4) {
     if (packet.size < kIp4MinHeader) return false;
     const std::size_t header = std::size_t{packet.data[0] & 0x0fu} * 4;
     if (header < kIp4MinHeader || header > packet.size || get_u16(packet.data + 2) != packet.size) return false;
-    *source = IpAddress{};
-    source->family = Family::ip4;
-    std::memcpy(source->bytes, packet.data + 12, kIp4Size);
+    *out = IpAddress{};
+    out->family = Family::ip4;
+    std::memcpy(out->bytes, packet.data + v4_at, kIp4Size);
     return true;
   }
   if (version == 6) {
     if (packet.size < kIp6Header || get_u16(packet.data + 4) + kIp6Header != packet.size) return false;
-    source->family = Family::ip6;
-    std::memcpy(source->bytes, packet.data + 8, kIp6Size);
+    out->family = Family::ip6;
+    std::memcpy(out->bytes, packet.data + v6_at, kIp6Size);
     return true;
   }
   return false;
+}
+
+// Where the addresses sit: IPv4 source 12, destination 16; IPv6 source 8, destination 24.
+constexpr std::size_t kIp4SourceAt = 12;
+constexpr std::size_t kIp4DestinationAt = 16;
+constexpr std::size_t kIp6SourceAt = 8;
+constexpr std::size_t kIp6DestinationAt = 24;
+
+}  // namespace
+
+bool packet_source(ByteSpan packet, IpAddress* source) noexcept {
+  return packet_address(packet, kIp4SourceAt, kIp6SourceAt, source);
+}
+
+bool packet_destination(ByteSpan packet, IpAddress* destination) noexcept {
+  return packet_address(packet, kIp4DestinationAt, kIp6DestinationAt, destination);
 }
 
 ParseError parse_message(ByteSpan in, Message* out) noexcept {
@@ -122,6 +141,8 @@ ParseError parse_message(ByteSpan in, Message* out) noexcept {
     case MessageType::lease_request:
     case MessageType::renew:
     case MessageType::release:
+    case MessageType::probe:
+    case MessageType::probe_reply:
       return parse_control(in, &out->control);
     case MessageType::grant:
       return parse_grant(in, &out->grant);
@@ -137,7 +158,10 @@ ParseError parse_message(ByteSpan in, Message* out) noexcept {
 }
 
 std::size_t write_control(MessageType type, const ControlMessage& m, MutableByteSpan out) noexcept {
-  if (type != MessageType::lease_request && type != MessageType::renew && type != MessageType::release) return 0;
+  if (type != MessageType::lease_request && type != MessageType::renew && type != MessageType::release &&
+      type != MessageType::probe && type != MessageType::probe_reply) {
+    return 0;
+  }
   if (out.size < kControlSize || (m.families & ~(kWantIp4 | kWantIp6)) != 0) return 0;
   out.data[0] = kVersion;
   out.data[1] = static_cast<std::uint8_t>(type);

@@ -19,12 +19,14 @@ enum class MessageType : std::uint8_t {
   denial = 0x03,         // gateway → client
   renew = 0x04,          // client → gateway, answered by a grant or a denial
   release = 0x05,        // client → gateway, no answer
+  probe = 0x06,          // client → gateway: are you there, do you hold my lease?
+  probe_reply = 0x07,    // gateway → client: `families` of the lease it holds (0: none)
   ip_data = 0x10,        // either way: one IPv4 or IPv6 packet
 };
 
 // Every message starts with version and type.
 inline constexpr std::size_t kHeaderSize = 1 + 1;
-// Request, renew, release: header, families wanted (bit 0 IPv4, bit 1 IPv6), reserved, nonce.
+// Request, renew, release, probe, probe reply: header, families wanted (bit 0 IPv4, bit 1 IPv6), reserved, nonce.
 inline constexpr std::size_t kControlSize = kHeaderSize + 1 + 1 + 4;  // 8
 inline constexpr std::uint8_t kWantIp4 = 0x01;
 inline constexpr std::uint8_t kWantIp6 = 0x02;
@@ -53,7 +55,7 @@ enum class DenialReason : std::uint8_t {
   bad_request = 3,     // asked for nothing this gateway offers
 };
 
-// Request, renew and release share one shape. `nonce` is the client's; the answer echoes it.
+// Request, renew, release, probe and probe reply share one shape. `nonce` is the client's; the answer echoes it.
 struct ControlMessage {
   std::uint8_t families = 0;  // kWantIp4 | kWantIp6
   std::uint32_t nonce = 0;
@@ -98,7 +100,7 @@ enum class ParseError : std::uint8_t {
 // A parsed message. Fixed-size: parsing never allocates. `packet` borrows from the input.
 struct Message {
   MessageType type = MessageType::lease_request;
-  ControlMessage control;  // lease_request, renew, release
+  ControlMessage control;  // lease_request, renew, release, probe, probe_reply
   Grant grant;             // grant
   Denial denial;           // denial
   ByteSpan packet;         // ip_data
@@ -119,6 +121,8 @@ void write_ip_data_header(std::uint8_t header[kIpDataHeaderSize]) noexcept;
 // Checks that `packet` is exactly one IPv4 (IHL ≥ 5, total length = size) or IPv6 (payload
 // length + 40 = size) packet and returns its source address; false otherwise.
 bool packet_source(ByteSpan packet, IpAddress* source) noexcept;
+// The same check, returning the destination address.
+bool packet_destination(ByteSpan packet, IpAddress* destination) noexcept;
 
 const char* to_string(ParseError e) noexcept;
 const char* to_string(DenialReason r) noexcept;

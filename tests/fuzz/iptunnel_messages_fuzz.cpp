@@ -20,6 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case MessageType::lease_request:
     case MessageType::renew:
     case MessageType::release:
+    case MessageType::probe:
+    case MessageType::probe_reply:
       n = write_control(m.type, m.control, span);
       break;
     case MessageType::grant:

@@ -84,7 +84,8 @@ mesh_link_set() {
   ip -n "n${MESH_LINK_B[k]}" link set "l${k}b" "$state"
 }
 
-# mesh_config I [EXTRA_PLUGINS_JSON]: writes $MH_TMP/nI.json.
+# mesh_config I [EXTRA_PLUGINS_JSON]: writes $MH_TMP/nI.json. MESH_UDP_EXTRA, when set, adds
+# keys to the udp plugin's object (e.g. '"fwmark": 27976').
 mesh_config() {
   local i=$1 extra=${2:-}
   local connect plugin_dirs=
@@ -98,7 +99,7 @@ mesh_config() {
   "pluginDirs": [$plugin_dirs],
   "plugins": {
     ${extra:+$extra,}
-    "udp": { "bind": ["0.0.0.0:11234"], "connectTo": { $connect }, "hopEncryption": "$MESH_HOP_ENCRYPTION" },
+    "udp": { "bind": ["0.0.0.0:11234"], "connectTo": { $connect }, "hopEncryption": "$MESH_HOP_ENCRYPTION"${MESH_UDP_EXTRA:+, $MESH_UDP_EXTRA} },
     "switch": { "timers": $MESH_SWITCH_TIMERS },
     "router": $MESH_ROUTER_JSON,
     "session": { "keepaliveMs": 2000 },

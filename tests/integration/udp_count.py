@@ -7,7 +7,7 @@ import socket
 import sys
 
 address, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((address, port))
 s.settimeout(300)
 with open(out + ".ready", "w") as f:

@@ -25,6 +25,8 @@ int usage(std::ostream& out, int code) {
          "  peers                  neighbours: state, link, endpoint, RTT, loss, cost, bytes (switch.peers)\n"
          "  routes                 routes the router knows; the selected one per destination is marked (router.routes)\n"
          "  sessions               end-to-end sessions: state, role, age, traffic (session.list)\n"
+         "  tunnel                 iptunnel: the gateway's clients and leases, the client's gateways,\n"
+         "                         their state and bytes (iptunnel.status)\n"
          "  ping ADDRESS [-c N] [-i MS] [-s BYTES]\n"
          "                         echo requests over the mesh's control messages (switch.ping)\n"
          "  traceroute ADDRESS [-m HOPS]\n"
@@ -144,6 +146,42 @@ void print_sessions(const nlohmann::json& sessions) {
   }
   print_table({"ADDRESS", "STATE", "ROLE", "AGE_S", "IDLE_S", "PKTS_IN", "PKTS_OUT", "BYTES_IN", "BYTES_OUT", "QUEUED"},
               rows);
+}
+
+std::string short_key(const nlohmann::json& key) {
+  const std::string k = text(key);
+  return k.size() > 14 ? k.substr(0, 6) + "..." + k.substr(k.size() - 6) : k;
+}
+
+void print_tunnel(const nlohmann::json& status) {
+  const nlohmann::json& gateway = status["gateway"];
+  if (!gateway.is_null()) {
+    std::cout << "gateway on " << text(gateway["tun"]) << ", NAT out of "
+              << (text(gateway["uplink"]).empty() ? "-" : text(gateway["uplink"])) << ", "
+              << text(gateway["activeLeases"]) << " active leases\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& c : gateway["clients"]) {
+      rows.push_back({short_key(c["publicKey"]), c.value("active", false) ? "leased" : "-", join(c["addresses"]),
+                      text(c["packetsUp"]), text(c["bytesUp"]), text(c["packetsDown"]), text(c["bytesDown"])});
+    }
+    print_table({"CLIENT", "LEASE", "ADDRESSES", "PKTS_UP", "BYTES_UP", "PKTS_DOWN", "BYTES_DOWN"}, rows);
+  }
+  const nlohmann::json& client = status["client"];
+  if (!client.is_null()) {
+    if (!gateway.is_null()) std::cout << "\n";
+    std::cout << "client on " << text(client["tun"]) << "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& g : client["gateways"]) {
+      std::string preferred = g.value("preferred4", false) ? "4" : "";
+      if (g.value("preferred6", false)) preferred += preferred.empty() ? "6" : ",6";
+      rows.push_back({short_key(g["publicKey"]), text(g["priority"]), text(g["state"]),
+                      preferred.empty() ? "-" : preferred, join(g["addresses"]), text(g["leaseRemainingS"]),
+                      text(g["bytesUp"]), text(g["bytesDown"]), text(g["reason"]).empty() ? "-" : text(g["reason"])});
+    }
+    print_table({"GATEWAY", "PRIO", "STATE", "DEFAULT", "ADDRESSES", "LEASE_S", "BYTES_UP", "BYTES_DOWN", "REASON"},
+                rows);
+  }
+  if (gateway.is_null() && client.is_null()) std::cout << "iptunnel is neither gateway nor client\n";
 }
 
 // Polls switch.probe until the probe is done, printing ping replies and errors as they
@@ -275,6 +313,7 @@ int main(int argc, char** argv) {
   else if (command == "peers") method = "switch.peers";
   else if (command == "routes") method = "router.routes";
   else if (command == "sessions") method = "session.list";
+  else if (command == "tunnel") method = "iptunnel.status";
   else if (command == "ping" || command == "traceroute") {
     method = command == "ping" ? "switch.ping" : "switch.traceroute";
     if (!parse_probe_args(args, params)) return usage(std::cerr, 2);
@@ -318,6 +357,8 @@ int main(int argc, char** argv) {
       print_routes(result);
     else if (command == "sessions")
       print_sessions(result);
+    else if (command == "tunnel")
+      print_tunnel(result);
     return 0;
   } catch (const mh::meshctl::RpcError& e) {
     std::cerr << "meshctl: " << method << ": " << e.message << " (code " << e.code << ")\n";

@@ -1,0 +1,642 @@
+// The iptunnel plugin's lifecycle and control plane: see iptunnel.hpp. Start opens the TUN
+// devices, clears a crashed predecessor's routes and rules, sets the sysctls forwarding
+// needs, installs the firewall and policy rules; stop undoes all of it.
+#include "iptunnel.hpp"
+
+#include "net_config.hpp"
+#include "nft_table.hpp"
+#include "sysctl_state.hpp"
+
+#include <link_driver_config.hpp>
+#include <meshhost/keys.hpp>
+#include <meshhost/mesh.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <new>
+
+namespace mh::iptunnel {
+
+namespace {
+
+constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
+// How often the gateway looks for leases that ran out.
+constexpr std::uint64_t kExpiryIntervalNs = kNsPerSecond;
+// Upstream copies a queueing hook may hold at once.
+constexpr std::uint32_t kHookPoolPackets = 1024;
+constexpr std::uint32_t kHookPoolBuffer = 2048;
+
+RouteSpec device_route(std::uint32_t table, const IpBlock& destination, std::uint32_t ifindex) {
+  RouteSpec r;
+  r.table = table;
+  r.destination = IpBlock{network_of(destination), destination.length};
+  r.ifindex = ifindex;
+  return r;
+}
+
+IpBlock default_block(Family family) {
+  IpBlock b;
+  b.address.family = family;
+  b.length = 0;
+  return b;
+}
+
+}  // namespace
+
+bool IptunnelPlugin::KeyLess::operator()(const PublicKey& a, const PublicKey& b) const noexcept {
+  return std::memcmp(a.bytes, b.bytes, sizeof a.bytes) < 0;
+}
+
+const char* drop_name(Drop d) noexcept {
+  static const char* const kNames[kDropCount] = {
+      "bad_message",     "not_a_client",      "spoofed_source", "no_client",  "unsolicited", "not_our_gateway",
+      "wrong_destination", "no_lease",        "hook",           "no_buffers", "send_failed", "tun_write_failed"};
+  const auto i = static_cast<std::size_t>(d);
+  return i < kDropCount ? kNames[i] : "?";
+}
+
+IptunnelPlugin::IptunnelPlugin(Host* host, IptunnelConfig config) : host_(host), config_(std::move(config)) {}
+
+IptunnelPlugin::~IptunnelPlugin() { stop(); }
+
+void IptunnelPlugin::info(const std::string& line) { host_->log(LogLevel::info, Str::of(line)); }
+void IptunnelPlugin::warn(const std::string& line) { host_->log(LogLevel::warn, Str::of(line)); }
+
+std::uint64_t IptunnelPlugin::now_s() const noexcept { return static_cast<std::uint64_t>(std::time(nullptr)); }
+
+Status IptunnelPlugin::init() noexcept {
+  for (std::size_t i = 0; i < kDropCount; ++i) {
+    const Label label{"reason", drop_name(static_cast<Drop>(i))};
+    drop_counters_[i] = host_->counter("meshhost_iptunnel_dropped_total", "Packets iptunnel dropped, by reason",
+                                       &label, 1);
+  }
+  if (Status s = host_->provide("iptunnel", this); !s.ok()) return s;
+  if (Status s = host_->register_admin_method("iptunnel.status", &status_method_); !s.ok()) return s;
+  return host_->register_admin_method("iptunnel.reload", &reload_method_);
+}
+
+void* IptunnelPlugin::query(InterfaceId id) noexcept {
+  if (id == kTrafficHooksInterface) return static_cast<TrafficHooks*>(this);
+  return nullptr;
+}
+
+Status IptunnelPlugin::start() noexcept {
+  try {
+    Service* service = host_->lookup("sessions");
+    sessions_ = service != nullptr ? static_cast<Sessions*>(service->query(kSessionsInterface)) : nullptr;
+    if (sessions_ == nullptr) {
+      return Status::error(StatusCode::unavailable,
+                           "no service \"sessions\" offering meshhost.sessions.v1: enable the session plugin");
+    }
+    const std::uint32_t carried = sessions_->max_payload(Address{});
+    if (config_.mtu + kIpDataHeaderSize > carried) {
+      return host_->fail(StatusCode::invalid_argument,
+                         Str::of("mtu " + std::to_string(config_.mtu) + " and iptunnel's " +
+                                 std::to_string(kIpDataHeaderSize) + "-byte header are more than the sessions carry (" +
+                                 std::to_string(carried) + ")"));
+    }
+    std::string error;
+    net_ = NetConfig::open(&error);
+    if (!net_) return host_->fail(StatusCode::io_error, Str::of(error));
+    // A predecessor killed with -9 left its routes and rules: they carry our protocol.
+    if (const std::size_t removed = net_->remove_own(config_.routing_table, &error); removed > 0) {
+      info("removed " + std::to_string(removed) + " routes and rules a previous run left behind");
+    }
+    const std::string state_dir(host_->state_dir().data, host_->state_dir().size);
+    sysctl_ = std::make_unique<SysctlState>("/proc/sys", state_dir + "/sysctl.state");
+    if (sysctl_->adopted() > 0) {
+      info("a previous run changed " + std::to_string(sysctl_->adopted()) +
+           " sysctls and did not restore them: they will be restored at stop");
+    }
+    lease_log_ = std::fopen((state_dir + "/leases.log").c_str(), "ae");
+    if (lease_log_ == nullptr) warn("cannot open " + state_dir + "/leases.log: " + std::strerror(errno));
+
+    if (Status s = sessions_->register_protocol(kProtocolIptunnel, this); !s.ok()) {
+      stop();
+      return s;
+    }
+    started_ = true;
+    if (Status s = host_->loop()->create_timer(this, &timer_); !s.ok()) {
+      stop();
+      return s;
+    }
+    if (config_.gateway()) {
+      if (Status s = start_gateway(); !s.ok()) {
+        stop();
+        return s;
+      }
+    }
+    if (config_.client()) {
+      if (Status s = start_client(); !s.ok()) {
+        stop();
+        return s;
+      }
+    }
+    on_timer();
+    return Status::success();
+  } catch (const std::bad_alloc&) {
+    stop();
+    return Status::error(StatusCode::internal, "out of memory");
+  } catch (const std::exception& e) {
+    stop();
+    return host_->fail(StatusCode::internal, Str(e.what()));
+  }
+}
+
+Status IptunnelPlugin::start_gateway() {
+  std::string error;
+  const std::string state_dir(host_->state_dir().data, host_->state_dir().size);
+  lease_store_ = std::make_unique<FileLeaseStore>(state_dir + "/pool-leases");
+  gateway_ = std::make_unique<GatewayTable>(config_, lease_store_.get());
+  if (gateway_->store_failed_at_load()) warn("cannot rewrite " + state_dir + "/pool-leases without its stale leases");
+  hook_pool_ = std::make_unique<FixedPacketPool>(kHookPoolPackets, kHookPoolBuffer, kSessionHeadroom);
+  FlowTableLimits limits;
+  limits.max_clients = std::max(limits.max_clients, config_.allowed.size());
+  flows_ = std::make_unique<FlowTable>(limits);
+
+  gateway_tun_ = TunnelDevice::open(config_.gateway_tun, &error);
+  if (!gateway_tun_) return host_->fail(StatusCode::io_error, Str::of(error));
+  if (!net_->set_link(gateway_tun_->ifindex(), config_.mtu, true, &error)) {
+    return host_->fail(StatusCode::io_error, Str::of(config_.gateway_tun + ": " + error));
+  }
+  // The pools' first host address is the gateway's side of the tunnel.
+  for (const auto& pool : {config_.ip4_pool, config_.ip6_pool}) {
+    if (!pool) continue;
+    const IpBlock own{add_offset(network_of(*pool), 1), pool->length};
+    if (!net_->add_address(gateway_tun_->ifindex(), own, &error)) {
+      return host_->fail(StatusCode::io_error, Str::of(config_.gateway_tun + ": " + error));
+    }
+    gateway_addresses_.push_back(own);
+  }
+  // Forwarding, and on the uplink router advertisements still accepted while forwarding.
+  struct Setting {
+    std::string name, value;
+  };
+  std::vector<Setting> settings = {{"net.ipv4.ip_forward", "1"}, {"net.ipv6.conf.all.forwarding", "1"}};
+  if (!config_.nat.uplink.empty() && net_->ifindex(config_.nat.uplink) == 0) {
+    warn("uplink " + config_.nat.uplink + " does not exist (yet): NAT applies once it does; its accept_ra" +
+         (config_.nat.ndp_proxy ? " and proxy_ndp are" : " is") + " left as it is");
+  } else if (!config_.nat.uplink.empty()) {
+    const std::string conf = "net.ipv6.conf." + config_.nat.uplink;
+    // accept_ra 1 stops working once forwarding is on; 2 keeps the uplink's SLAAC default route.
+    settings.push_back({conf + ".accept_ra", "2"});
+    if (config_.nat.ndp_proxy) settings.push_back({conf + ".proxy_ndp", "1"});
+  }
+  for (const Setting& s : settings) {
+    if (!sysctl_->set(s.name, s.value, &error)) {
+      return host_->fail(StatusCode::io_error, Str::of("sysctl " + s.name + ": " + error));
+    }
+  }
+  std::string nft_error;
+  nft_ = NftTable::open(&nft_error);
+  if (!nft_) return host_->fail(StatusCode::io_error, Str::of(nft_error));
+  apply_gateway_firewall();
+  if (Status s = host_->loop()->watch_fd(gateway_tun_->fd(), kFdReadable, this, &gateway_watch_); !s.ok()) return s;
+  std::string roles = config_.gateway_tun + " up, MTU " + std::to_string(config_.mtu) + ", " +
+                      std::to_string(config_.allowed.size()) + " pinned keys";
+  if (!config_.nat.uplink.empty()) roles += ", NAT out of " + config_.nat.uplink;
+  info("gateway: " + roles);
+  return Status::success();
+}
+
+void IptunnelPlugin::apply_gateway_firewall() {
+  std::string error;
+  GatewayFirewall fw;
+  fw.tunnel = config_.gateway_tun;
+  fw.uplink = config_.nat.uplink;
+  fw.client_blocks = gateway_->client_blocks();
+  fw.denied = net_->own_addresses(&error);
+  std::vector<std::string> outside = {config_.gateway_tun, config_.client_tun, "lo"};
+  if (!config_.nat.uplink.empty()) outside.push_back(config_.nat.uplink);
+  for (const IpBlock& lan : net_->connected_prefixes(outside, &error)) fw.denied.push_back(lan);
+  fw.dns_servers = config_.dns_servers;
+  fw.client_isolation = config_.client_isolation;
+  fw.block_smtp = config_.block_smtp;
+  fw.mtu = config_.mtu;
+  if (!nft_->apply(render_gateway_ruleset(fw), &error)) {
+    warn("nftables: table inet meshhost not installed: " + error);
+    return;
+  }
+  for (const std::string& table : nft_->forward_droppers(&error)) {
+    warn("nftables table " + table + " drops forwarded traffic: clients' packets may not get through");
+  }
+}
+
+Status IptunnelPlugin::start_client() {
+  std::string error;
+  client_ = std::make_unique<ClientTable>(config_.outgoing, config_.timers);
+  client_tun_ = TunnelDevice::open(config_.client_tun, &error);
+  if (!client_tun_) return host_->fail(StatusCode::io_error, Str::of(error));
+  if (!net_->set_link(client_tun_->ifindex(), config_.mtu, true, &error)) {
+    return host_->fail(StatusCode::io_error, Str::of(config_.client_tun + ": " + error));
+  }
+  // As wg-quick: the main table keeps every route but its default ones; what it does not
+  // route, and the mesh's own sockets did not mark, goes to our table's default route.
+  for (Family family : {Family::ip4, Family::ip6}) {
+    RuleSpec suppress{family, config_.rule_priority, 254, 0, false, 0};
+    RuleSpec tunnel{family, config_.rule_priority + 1, config_.routing_table, config_.fwmark, true, -1};
+    if (!net_->add_rule(suppress, &error) || !net_->add_rule(tunnel, &error)) {
+      return host_->fail(StatusCode::io_error, Str::of("policy rules: " + error));
+    }
+  }
+  rules_installed_ = true;
+  if (Status s = host_->loop()->watch_fd(client_tun_->fd(), kFdReadable, this, &client_watch_); !s.ok()) return s;
+  info("client: " + config_.client_tun + " up, asking " + std::to_string(config_.outgoing.size()) +
+       " gateways; the mesh's own sockets must carry fwmark " + std::to_string(config_.fwmark));
+  return Status::success();
+}
+
+void IptunnelPlugin::stop() noexcept {
+  if (gateway_watch_ != nullptr) gateway_watch_->release();
+  if (client_watch_ != nullptr) client_watch_->release();
+  gateway_watch_ = client_watch_ = nullptr;
+  if (timer_ != nullptr) timer_->release();
+  timer_ = nullptr;
+  if (started_ && sessions_ != nullptr) sessions_->unregister_protocol(kProtocolIptunnel);
+  started_ = false;
+  try {
+    std::string error;
+    if (gateway_ && lease_log_ != nullptr) {
+      for (const GatewayTable::ClientView& c : gateway_->clients()) {
+        if (!c.active) continue;
+        LeaseRecord r{LeaseRecord::Event::ended, c.key, c.addresses, c.start_s, std::min(c.end_s, now_s())};
+        log_lease(r);
+      }
+    }
+    if (net_ && rules_installed_) {
+      for (Family family : {Family::ip4, Family::ip6}) {
+        net_->remove_rule(RuleSpec{family, config_.rule_priority, 254, 0, false, 0}, &error);
+        net_->remove_rule(RuleSpec{family, config_.rule_priority + 1, config_.routing_table, config_.fwmark, true, -1},
+                          &error);
+      }
+    }
+    rules_installed_ = false;
+    if (net_) net_->remove_own(config_.routing_table, &error);
+    if (nft_ && !nft_->remove(&error)) warn("nftables: " + error);
+    if (sysctl_) {
+      for (const std::string& problem : sysctl_->restore_all()) warn("sysctl: " + problem);
+    }
+  } catch (const std::exception&) {
+    // Cleanup is best effort; the next start removes what is left.
+  }
+  // Closing the devices removes their addresses and device routes.
+  gateway_tun_.reset();
+  client_tun_.reset();
+  applied_ = ClientKernelState{};
+  gateway_addresses_.clear();
+  nft_.reset();
+  sysctl_.reset();
+  net_.reset();
+  if (lease_log_ != nullptr) std::fclose(lease_log_);
+  lease_log_ = nullptr;
+  // Hooks were removed by their plugins' stop(), which runs first (billing requires us).
+  hook_pool_.reset();
+  flows_.reset();
+}
+
+ReconfigureResult IptunnelPlugin::reconfigure(Str config_json, ErrorSink* errors) noexcept {
+  try {
+    std::optional<IptunnelConfig> next = parse_iptunnel_config(config_json, errors);
+    if (!next) return ReconfigureResult::error;
+    // Devices, roles and policy routing are made once.
+    const bool fixed_same = next->gateway() == config_.gateway() && next->client() == config_.client() &&
+                            next->gateway_tun == config_.gateway_tun && next->client_tun == config_.client_tun &&
+                            next->mtu == config_.mtu && next->nat.uplink == config_.nat.uplink &&
+                            next->nat.ndp_proxy == config_.nat.ndp_proxy && next->fwmark == config_.fwmark &&
+                            next->routing_table == config_.routing_table &&
+                            next->rule_priority == config_.rule_priority &&
+                            next->ip4_pool.has_value() == config_.ip4_pool.has_value() &&
+                            next->ip6_pool.has_value() == config_.ip6_pool.has_value();
+    bool outgoing_same = next->outgoing.size() == config_.outgoing.size();
+    for (std::size_t i = 0; outgoing_same && i < next->outgoing.size(); ++i) {
+      outgoing_same = std::memcmp(next->outgoing[i].key.bytes, config_.outgoing[i].key.bytes, kPublicKeySize) == 0 &&
+                      next->outgoing[i].priority == config_.outgoing[i].priority;
+    }
+    if (!fixed_same || !outgoing_same) return ReconfigureResult::restart_required;
+    if (gateway_) {
+      // Removed or changed keys lose their lease now; every other client keeps its own.
+      for (const LeaseRecord& ended : gateway_->reconfigure(*next, now_s())) gateway_lease_ended(ended);
+    }
+    config_ = std::move(*next);
+    if (gateway_ && nft_) apply_gateway_firewall();
+    info("reconfigured: " + std::to_string(config_.allowed.size()) + " pinned keys");
+    return ReconfigureResult::applied;
+  } catch (const std::exception&) {
+    errors->error("", "a config iptunnel can hold", "too little memory to hold it");
+    return ReconfigureResult::error;
+  }
+}
+
+// ---- control messages ----
+
+void IptunnelPlugin::send_control(const PublicKey& to, const std::uint8_t* bytes, std::size_t size) {
+  Packet* packet = sessions_->pool()->acquire();
+  if (packet == nullptr) {
+    drops_[static_cast<std::size_t>(Drop::no_buffers)]++;
+    return;
+  }
+  std::uint8_t* at = packet->append(static_cast<std::uint32_t>(size));
+  if (at == nullptr) {
+    packet->release();
+    return;
+  }
+  std::memcpy(at, bytes, size);
+  sessions_->send_to_key(to, kProtocolIptunnel, &packet, 1);
+}
+
+void IptunnelPlugin::log_lease(const LeaseRecord& record) {
+  const std::string line = format_lease_record(record);
+  info("lease " + line);
+  if (lease_log_ != nullptr) {
+    std::fprintf(lease_log_, "%s\n", line.c_str());
+    std::fflush(lease_log_);
+  }
+}
+
+void IptunnelPlugin::install_lease_routes(const std::vector<GrantedAddress>& addresses, bool add) {
+  std::string error;
+  for (const GrantedAddress& a : addresses) {
+    const IpBlock block{a.address, a.alloc};
+    const RouteSpec route = device_route(254, block, gateway_tun_->ifindex());
+    const bool ok = add ? net_->replace_route(route, &error) : net_->remove_route(route, &error);
+    if (!ok) warn("route " + format_block(route.destination) + " via " + config_.gateway_tun + ": " + error);
+    if (config_.nat.ndp_proxy && a.address.family == Family::ip6) {
+      const std::uint32_t uplink = net_->ifindex(config_.nat.uplink);
+      const bool proxied = add ? net_->add_proxy_neighbour(uplink, a.address, &error)
+                               : net_->remove_proxy_neighbour(uplink, a.address, &error);
+      if (!proxied) warn("NDP proxy for " + format_ip(a.address) + " on " + config_.nat.uplink + ": " + error);
+    }
+  }
+}
+
+void IptunnelPlugin::gateway_request(const PublicKey& from, const ControlMessage& request, MessageType type) {
+  GatewayDecision d = gateway_->request(from, request.families, request.nonce, now_s());
+  std::uint8_t out[kMaxControlSize];
+  if (!d.granted) {
+    info("denied " + format_public_key(from) + " (" + to_string(d.denial.reason) + ")");
+    const std::size_t n = write_denial(d.denial, MutableByteSpan{out, sizeof out});
+    if (n > 0) send_control(from, out, n);
+    return;
+  }
+  if (d.store_failed) warn("cannot save the pool lease of " + format_public_key(from) + ": it holds until restart");
+  if (d.record) {
+    if (d.record->event == LeaseRecord::Event::granted || type == MessageType::lease_request) {
+      install_lease_routes(d.record->addresses, true);
+    }
+    if (d.record->event == LeaseRecord::Event::granted) log_lease(*d.record);
+  }
+  const std::size_t n = write_grant(d.grant, MutableByteSpan{out, sizeof out});
+  if (n > 0) send_control(from, out, n);
+}
+
+void IptunnelPlugin::gateway_lease_ended(const LeaseRecord& record) {
+  log_lease(record);
+  install_lease_routes(record.addresses, false);
+  flows_->forget_client(record.key);
+}
+
+void IptunnelPlugin::on_control(const SessionPeer& from, const Message& m) {
+  std::uint8_t out[kMaxControlSize];
+  std::string why;
+  switch (m.type) {
+    case MessageType::lease_request:
+    case MessageType::renew:
+      if (gateway_) gateway_request(from.key, m.control, m.type);
+      return;
+    case MessageType::release:
+      if (gateway_) {
+        if (auto record = gateway_->release(from.key, now_s())) gateway_lease_ended(*record);
+      }
+      return;
+    case MessageType::probe:
+      if (gateway_) {
+        const ControlMessage reply{gateway_->held_families(from.key), m.control.nonce};
+        const std::size_t n = write_control(MessageType::probe_reply, reply, MutableByteSpan{out, sizeof out});
+        if (n > 0) send_control(from.key, out, n);
+      }
+      return;
+    case MessageType::grant: {
+      if (!client_) return;
+      std::string error;
+      const std::vector<IpBlock> local = net_->local_routes(&error);
+      const auto outcome = client_->on_grant(from.key, m.grant, local, host_->loop()->now_ns(), &why);
+      if (outcome == ClientTable::GrantOutcome::refused) {
+        warn("refused the grant of " + format_public_key(from.key) + ": " + why);
+        const std::size_t n =
+            write_control(MessageType::release, ControlMessage{0, 0}, MutableByteSpan{out, sizeof out});
+        if (n > 0) send_control(from.key, out, n);
+      } else if (outcome == ClientTable::GrantOutcome::accepted) {
+        std::string addresses;
+        for (std::uint8_t i = 0; i < m.grant.address_count; ++i) {
+          const GrantedAddress& a = m.grant.addresses[i];
+          addresses += " " + format_ip(a.address) + "/" + std::to_string(a.alloc);
+        }
+        info("lease from " + format_public_key(from.key) + ":" + addresses + ", " +
+             std::to_string(m.grant.lease_seconds) + " s");
+        apply_client_kernel_state();
+      }
+      client_tick();
+      return;
+    }
+    case MessageType::denial:
+      if (client_ && client_->on_denial(from.key, m.denial, host_->loop()->now_ns())) {
+        warn("gateway " + format_public_key(from.key) + " denied us: " + to_string(m.denial.reason) + " (" +
+             std::string(m.denial.text, m.denial.text_size) + ")");
+        apply_client_kernel_state();
+      }
+      return;
+    case MessageType::probe_reply:
+      if (client_) {
+        bool changed = false;
+        client_->on_probe_reply(from.key, m.control, host_->loop()->now_ns(), &changed);
+        if (changed) {
+          apply_client_kernel_state();
+          client_tick();
+        }
+      }
+      return;
+    case MessageType::ip_data:
+      return;  // the data path handles these
+  }
+}
+
+void IptunnelPlugin::client_tick() {
+  if (!client_) return;
+  bool changed = false;
+  std::uint64_t next = 0;
+  const std::uint64_t now = host_->loop()->now_ns();
+  const std::vector<ClientTable::Send> sends = client_->tick(now, &next, &changed);
+  std::uint8_t out[kMaxControlSize];
+  for (const ClientTable::Send& s : sends) {
+    const std::size_t n = write_control(s.type, s.message, MutableByteSpan{out, sizeof out});
+    if (n > 0) send_control(client_->gateways()[s.gateway].config.key, out, n);
+  }
+  if (changed) apply_client_kernel_state();
+  if (timer_ != nullptr) {
+    const std::uint64_t wake = std::min(next, next_expiry_ns_ == 0 ? next : next_expiry_ns_);
+    timer_->arm(wake > now ? wake - now : 1);
+  }
+}
+
+void IptunnelPlugin::apply_client_kernel_state() {
+  const ClientKernelState want = client_->kernel_state();
+  if (want == applied_) return;
+  std::string error;
+  const std::uint32_t ifindex = client_tun_->ifindex();
+  auto has = [](const std::vector<IpBlock>& list, const IpBlock& b) {
+    return std::any_of(list.begin(), list.end(),
+                       [&](const IpBlock& x) { return x.address == b.address && x.length == b.length; });
+  };
+  // Addresses first, so the routes' preferred sources exist when the routes go in.
+  for (const IpBlock& a : want.addresses) {
+    if (!has(applied_.addresses, a) && !net_->add_address(ifindex, a, &error)) {
+      warn(config_.client_tun + ": address " + format_block(a) + ": " + error);
+    }
+  }
+  for (Family family : {Family::ip4, Family::ip6}) {
+    const auto& w = family == Family::ip4 ? want.default_source4 : want.default_source6;
+    const auto& h = family == Family::ip4 ? applied_.default_source4 : applied_.default_source6;
+    RouteSpec route = device_route(config_.routing_table, default_block(family), ifindex);
+    if (w) {
+      if (h && *h == *w) continue;
+      route.preferred_source = *w;
+      if (!net_->replace_route(route, &error)) {
+        warn("default route via " + config_.client_tun + " from " + format_ip(*w) + ": " + error);
+      } else {
+        info("default route (" + std::string(family == Family::ip4 ? "IPv4" : "IPv6") + ") from " + format_ip(*w));
+      }
+    } else if (h) {
+      net_->remove_route(route, &error);
+      info(std::string("no gateway holds a lease for ") + (family == Family::ip4 ? "IPv4" : "IPv6") +
+           ": default route removed");
+    }
+  }
+  for (const auto& r : applied_.prefix_routes) {
+    if (std::find(want.prefix_routes.begin(), want.prefix_routes.end(), r) == want.prefix_routes.end()) {
+      net_->remove_route(device_route(254, r.destination, ifindex), &error);
+    }
+  }
+  for (const auto& r : want.prefix_routes) {
+    if (std::find(applied_.prefix_routes.begin(), applied_.prefix_routes.end(), r) == applied_.prefix_routes.end()) {
+      RouteSpec route = device_route(254, r.destination, ifindex);
+      route.preferred_source = r.source;
+      if (!net_->replace_route(route, &error)) warn("route " + format_block(r.destination) + ": " + error);
+    }
+  }
+  for (const IpBlock& a : applied_.addresses) {
+    if (!has(want.addresses, a)) net_->remove_address(ifindex, a, &error);
+  }
+  applied_ = want;
+}
+
+void IptunnelPlugin::on_timer() noexcept {
+  try {
+    const std::uint64_t now = host_->loop()->now_ns();
+    if (gateway_ && now >= next_expiry_ns_) {
+      for (const LeaseRecord& ended : gateway_->expire(now_s())) gateway_lease_ended(ended);
+      // An eighth of the flow table a second: expired flows stop counting against their
+      // client's cap within 8 s.
+      flows_->sweep(now, flows_->capacity() / 8);
+      next_expiry_ns_ = now + kExpiryIntervalNs;
+    }
+    if (client_) {
+      client_tick();
+    } else if (timer_ != nullptr && gateway_) {
+      timer_->arm(next_expiry_ns_ - now);
+    }
+  } catch (const std::exception& e) {
+    warn(std::string("timer: ") + e.what());
+    if (timer_ != nullptr) timer_->arm(kExpiryIntervalNs);
+  }
+}
+
+// ---- the descriptor's functions: C-compatible, noexcept, no exceptions escape ----
+
+namespace {
+
+void validate(Str config_json, ErrorSink* errors) noexcept {
+  try {
+    (void)parse_iptunnel_config(config_json, errors);
+  } catch (const std::exception&) {
+    errors->error("", "a config iptunnel can hold", "too little memory to check it");
+  }
+}
+
+Status create(Host* host, Str config_json, Plugin** out) noexcept {
+  try {
+    link_common::FirstErrorLine error;
+    std::optional<IptunnelConfig> config = parse_iptunnel_config(config_json, &error);
+    if (!config) return host->fail(StatusCode::invalid_argument, Str::of(error.line()));
+    auto plugin = std::make_unique<IptunnelPlugin>(host, std::move(*config));
+    if (Status s = plugin->init(); !s.ok()) return s;
+    *out = plugin.release();
+    return Status::success();
+  } catch (const std::bad_alloc&) {
+    return Status::error(StatusCode::internal, "out of memory");
+  } catch (const std::exception& e) {
+    return host->fail(StatusCode::internal, Str(e.what()));
+  }
+}
+
+void destroy(Plugin* plugin) noexcept { delete static_cast<IptunnelPlugin*>(plugin); }
+
+constexpr const char* kConfigSchema = R"json({
+  "type": "object",
+  "description": "cjdns's ipTunnel block; see docs/operations.md, \"Making a node an ISP\"",
+  "properties": {
+    "allowedConnections": {"type": "array", "description": "gateway: pinned client keys and what each is given",
+      "items": {"type": "object", "required": ["publicKey"], "properties": {
+        "publicKey": {"type": "string"}, "ip4Address": {"type": "string"}, "ip4Prefix": {"type": "integer"},
+        "ip4Alloc": {"type": "integer"}, "ip6Address": {"type": "string"}, "ip6Prefix": {"type": "integer"},
+        "ip6Alloc": {"type": "integer"}, "plan": {"type": "string"}}}},
+    "ip4Pool": {"type": "string", "description": "gateway: IPv4 block for pinned keys without an ip4Address"},
+    "ip6Pool": {"type": "string", "description": "gateway: IPv6 block for pinned keys without an ip6Address"},
+    "leaseSeconds": {"type": "integer", "minimum": 60, "maximum": 604800, "default": 3600},
+    "mtu": {"type": "integer", "minimum": 576, "maximum": 9000, "default": 1280},
+    "dnsServers": {"type": "array", "maxItems": 4, "items": {"type": "string"}},
+    "gatewayTun": {"type": "string", "default": "mhgw0"},
+    "nat": {"type": "object", "properties": {"uplink": {"type": "string"}, "ndpProxy": {"type": "boolean", "default": false}}},
+    "clientIsolation": {"type": "boolean", "default": false},
+    "blockSmtp": {"type": "boolean", "default": false},
+    "ipv6InboundOpen": {"type": "boolean", "default": false},
+    "outgoingConnections": {"type": "array", "description": "client: gateway keys, or {publicKey, priority}"},
+    "clientTun": {"type": "string", "default": "mhup0"},
+    "fwmark": {"type": "integer", "default": 27976},
+    "routingTable": {"type": "integer", "default": 27976},
+    "rulePriority": {"type": "integer", "default": 27970},
+    "timers": {"type": "object", "properties": {
+      "requestRetryMs": {"type": "integer", "default": 2000},
+      "probeIntervalMs": {"type": "integer", "default": 2000},
+      "gatewayDeadMs": {"type": "integer", "default": 6000}}}
+  },
+  "additionalProperties": false
+})json";
+
+const Str kProvided[] = {"iptunnel"};
+const Str kRequired[] = {"sessions"};
+
+const PluginDescriptor kDescriptor = {
+    .struct_size = sizeof(PluginDescriptor),
+    .abi_major = MESHHOST_ABI_MAJOR,
+    .abi_minor = MESHHOST_ABI_MINOR,
+    .name = "iptunnel",
+    .version = "0.1.0",
+    .description = "Key-pinned Internet gateway and client over end-to-end sessions, each on its own TUN",
+    .kind = "gateway",
+    .provided = kProvided,
+    .provided_count = 1,
+    .required = kRequired,
+    .required_count = 1,
+    .config_schema = kConfigSchema,
+    .stability = Stability::experimental,
+    .validate = validate,
+    .create = create,
+    .destroy = destroy,
+};
+
+}  // namespace
+}  // namespace mh::iptunnel
+
+MESHHOST_PLUGIN(mh::iptunnel::kDescriptor)

@@ -1,0 +1,277 @@
+// iptunnel's data path: IP packets between its TUN devices and end-to-end sessions
+// (protocol 0x0005), with the anti-spoof checks of DESIGN §4 on both sides, the flow table
+// and the traffic hooks at the gateway. A bounded batch of reads per wake-up; packets come
+// from the sessions' pool, so nothing allocates per packet.
+#include "iptunnel.hpp"
+
+#include <meshhost/mesh.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
+namespace mh::iptunnel {
+
+namespace {
+
+// Reads per wake-up; the loop calls again while the device stays readable.
+constexpr std::size_t kReadBatch = 64;
+
+bool is_ip6(const Packet* p) noexcept { return p->length > 0 && (p->data()[0] >> 4) == 6; }
+
+}  // namespace
+
+void IptunnelPlugin::drop(Drop reason, Packet* packet) noexcept {
+  const auto i = static_cast<std::size_t>(reason);
+  drops_[i]++;
+  if (drop_counters_[i] != nullptr) drop_counters_[i]->add(1);
+  if (packet != nullptr) packet->release();
+}
+
+void IptunnelPlugin::on_session_receive(const SessionPeer& from, Packet* const* packets, std::size_t count) noexcept {
+  const std::uint64_t now = host_->loop()->now_ns();
+  for (std::size_t i = 0; i < count; ++i) {
+    Packet* packet = packets[i];
+    Message m;
+    if (parse_message(packet->view(), &m) != ParseError::ok) {
+      drop(Drop::bad_message, packet);
+      continue;
+    }
+    if (m.type != MessageType::ip_data) {
+      try {
+        on_control(from, m);
+      } catch (const std::exception& e) {
+        warn(std::string("control message: ") + e.what());
+      }
+      packet->release();
+      continue;
+    }
+    packet->consume(kIpDataHeaderSize);
+    // From one of our gateways: down to this node, only to an address it granted us.
+    if (client_ && client_->find(from.key) != nullptr) {
+      IpAddress destination;
+      packet_destination(packet->view(), &destination);
+      ClientGateway* g = client_->accepts(from.key, destination);
+      if (g == nullptr) {
+        drop(Drop::wrong_destination, packet);
+        continue;
+      }
+      g->last_heard_ns = now;
+      g->packets_down++;
+      g->bytes_down += packet->length;
+      write_tun(client_tun_->fd(), packet);
+      continue;
+    }
+    if (!gateway_) {
+      drop(Drop::not_our_gateway, packet);
+      continue;
+    }
+    // From a client: only from inside the blocks its lease holds.
+    if (!gateway_->source_allowed(from.key, packet->view())) {
+      drop(gateway_->held_families(from.key) == 0 ? Drop::not_a_client : Drop::spoofed_source, packet);
+      continue;
+    }
+    FlowKey flow;
+    if (parse_flow(packet->view(), &flow)) flows_->note_upstream(from.key, flow, now);
+    const TrafficInfo info{TrafficDirection::upstream, from.key, packet->length, true};
+    if (hooks_.empty()) {
+      deliver(info, packet);
+      continue;
+    }
+    // A hook may keep the packet; the session's buffer may not be kept, so it gets a copy.
+    Packet* copy = hook_pool_->acquire();
+    std::uint8_t* at = copy != nullptr ? copy->append(packet->length) : nullptr;
+    if (at == nullptr) {
+      if (copy != nullptr) copy->release();
+      drop(Drop::no_buffers, packet);
+      continue;
+    }
+    std::memcpy(at, packet->data(), packet->length);
+    packet->release();
+    run_hooks(nullptr, info, copy);
+  }
+}
+
+void IptunnelPlugin::on_session_error(const SessionError&) noexcept {
+  // A gateway that cannot be reached shows as silence to its probes; nothing else to do.
+}
+
+void IptunnelPlugin::on_fd_ready(int fd, std::uint32_t) noexcept {
+  if (gateway_tun_ && fd == gateway_tun_->fd()) {
+    read_gateway_tun();
+  } else if (client_tun_ && fd == client_tun_->fd()) {
+    read_client_tun();
+  }
+}
+
+namespace {
+
+// One packet from `fd` into a fresh packet of `pool` (at most `mtu` bytes); nullptr when
+// there is nothing to read (*again) or the pool is empty (the packet is read and lost).
+Packet* read_one(int fd, PacketPool* pool, std::uint32_t mtu, bool* again, bool* no_buffers) noexcept {
+  Packet* packet = pool->acquire();
+  if (packet == nullptr) {
+    std::uint8_t scratch[2048];
+    const ssize_t n = ::read(fd, scratch, sizeof scratch);
+    *again = n < 0;
+    *no_buffers = n >= 0;
+    return nullptr;
+  }
+  const std::uint32_t room = std::min<std::uint32_t>(packet->tailroom(), mtu);
+  const ssize_t n = ::read(fd, packet->append(room), room);
+  if (n <= 0) {
+    packet->release();
+    *again = true;
+    return nullptr;
+  }
+  packet->trim(room - static_cast<std::uint32_t>(n));
+  return packet;
+}
+
+}  // namespace
+
+void IptunnelPlugin::read_gateway_tun() noexcept {
+  const std::uint64_t now = host_->loop()->now_ns();
+  for (std::size_t i = 0; i < kReadBatch; ++i) {
+    bool again = false, no_buffers = false;
+    Packet* packet = read_one(gateway_tun_->fd(), sessions_->pool(), config_.mtu, &again, &no_buffers);
+    if (packet == nullptr) {
+      if (no_buffers) drop(Drop::no_buffers, nullptr);
+      if (again) return;
+      continue;
+    }
+    const PublicKey* client = gateway_->client_for_destination(packet->view());
+    if (client == nullptr) {
+      drop(Drop::no_client, packet);
+      continue;
+    }
+    FlowKey flow;
+    const bool opened = parse_flow(packet->view(), &flow) && flows_->opened_by_client(*client, flow, now);
+    // IPv4 reaches clients through NAT, which lets in only what they opened; IPv6 is
+    // routed, so the flow table is what keeps the unsolicited out.
+    if (!opened && is_ip6(packet) && !config_.ipv6_inbound_open) {
+      drop(Drop::unsolicited, packet);
+      continue;
+    }
+    run_hooks(nullptr, TrafficInfo{TrafficDirection::downstream, *client, packet->length, opened}, packet);
+  }
+}
+
+void IptunnelPlugin::read_client_tun() noexcept {
+  for (std::size_t i = 0; i < kReadBatch; ++i) {
+    bool again = false, no_buffers = false;
+    Packet* packet = read_one(client_tun_->fd(), sessions_->pool(), config_.mtu, &again, &no_buffers);
+    if (packet == nullptr) {
+      if (no_buffers) drop(Drop::no_buffers, nullptr);
+      if (again) return;
+      continue;
+    }
+    IpAddress source;
+    ClientGateway* g = packet_source(packet->view(), &source) ? client_->gateway_for_source(source) : nullptr;
+    if (g == nullptr) {
+      drop(Drop::no_lease, packet);
+      continue;
+    }
+    g->packets_up++;
+    g->bytes_up += packet->length;
+    send_ip_data(g->config.key, packet);
+  }
+}
+
+void IptunnelPlugin::run_hooks(TrafficHook* after, const TrafficInfo& info, Packet* packet) noexcept {
+  auto it = hooks_.begin();
+  if (after != nullptr) {
+    it = std::find(hooks_.begin(), hooks_.end(), after);
+    if (it == hooks_.end()) {
+      drop(Drop::hook, packet);  // resumed by a hook no longer added
+      return;
+    }
+    ++it;
+  }
+  for (; it != hooks_.end(); ++it) {
+    const TrafficVerdict verdict = (*it)->on_traffic(info, packet);
+    if (verdict == TrafficVerdict::queued) return;
+    // Anything but pass and queued is a drop (traffic.hpp).
+    if (verdict != TrafficVerdict::pass) {
+      drop(Drop::hook, packet);
+      return;
+    }
+  }
+  deliver(info, packet);
+}
+
+void IptunnelPlugin::deliver(const TrafficInfo& info, Packet* packet) noexcept {
+  auto counters = client_traffic_.find(info.client);
+  if (counters == client_traffic_.end()) {
+    try {
+      counters = client_traffic_.emplace(info.client, Traffic{}).first;
+    } catch (const std::bad_alloc&) {
+      drop(Drop::no_buffers, packet);
+      return;
+    }
+  }
+  if (info.direction == TrafficDirection::upstream) {
+    counters->second.packets_up++;
+    counters->second.bytes_up += packet->length;
+    if (gateway_tun_) {
+      write_tun(gateway_tun_->fd(), packet);
+    } else {
+      packet->release();
+    }
+  } else {
+    counters->second.packets_down++;
+    counters->second.bytes_down += packet->length;
+    send_ip_data(info.client, packet);
+  }
+}
+
+void IptunnelPlugin::write_tun(int fd, Packet* packet) noexcept {
+  const ssize_t n = ::write(fd, packet->data(), packet->length);
+  if (n != static_cast<ssize_t>(packet->length)) {
+    drop(Drop::tun_write_failed, packet);
+    return;
+  }
+  packet->release();
+}
+
+void IptunnelPlugin::send_ip_data(const PublicKey& to, Packet* packet) noexcept {
+  std::uint8_t* header = packet->prepend(kIpDataHeaderSize);
+  if (header == nullptr) {
+    drop(Drop::no_buffers, packet);
+    return;
+  }
+  write_ip_data_header(header);
+  if (sessions_->send_to_key(to, kProtocolIptunnel, &packet, 1) == 0) drop(Drop::send_failed, nullptr);
+}
+
+// ---- TrafficHooks ----
+
+Status IptunnelPlugin::add_hook(TrafficHook* hook) noexcept {
+  if (hook == nullptr) return Status::error(StatusCode::invalid_argument, "no hook");
+  if (std::find(hooks_.begin(), hooks_.end(), hook) != hooks_.end()) {
+    return Status::error(StatusCode::already_exists, "hook already added");
+  }
+  try {
+    hooks_.push_back(hook);
+  } catch (const std::bad_alloc&) {
+    return Status::error(StatusCode::internal, "out of memory");
+  }
+  return Status::success();
+}
+
+void IptunnelPlugin::remove_hook(TrafficHook* hook) noexcept {
+  hooks_.erase(std::remove(hooks_.begin(), hooks_.end(), hook), hooks_.end());
+}
+
+void IptunnelPlugin::resume(TrafficHook* after, const TrafficInfo& info, Packet* packet) noexcept {
+  if (packet == nullptr) return;
+  // The lease may have ended while the packet waited: then it goes nowhere.
+  if (!gateway_ || gateway_->held_families(info.client) == 0) {
+    drop(Drop::not_a_client, packet);
+    return;
+  }
+  run_hooks(after, info, packet);
+}
+
+}  // namespace mh::iptunnel

@@ -1,0 +1,52 @@
+// Opening iptunnel's TUN devices: see tunnel_device.hpp.
+#include "tunnel_device.hpp"
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mh::iptunnel {
+
+std::unique_ptr<TunnelDevice> TunnelDevice::open(const std::string& name, std::string* error) {
+  const std::string prefix = "iptunnel device " + name + ": ";
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    *error = prefix + "the name must have 1 to 15 bytes";
+    return nullptr;
+  }
+  const int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    *error = prefix + "cannot open /dev/net/tun: " + std::strerror(errno);
+    return nullptr;
+  }
+  ifreq request{};
+  std::memcpy(request.ifr_name, name.data(), name.size());
+  request.ifr_flags = IFF_TUN | IFF_NO_PI;
+  if (::ioctl(fd, TUNSETIFF, &request) != 0) {
+    const int e = errno;
+    ::close(fd);
+    *error = prefix + (e == EPERM    ? "not allowed to create a TUN device (needs root or CAP_NET_ADMIN)"
+                       : e == EBUSY  ? "already in use by another process"
+                       : e == EINVAL ? "the name is taken by an interface that is not a TUN device"
+                                     : std::string("cannot create the TUN device: ") + std::strerror(e));
+    return nullptr;
+  }
+  std::string actual(request.ifr_name, ::strnlen(request.ifr_name, IFNAMSIZ));
+  const std::uint32_t ifindex = ::if_nametoindex(actual.c_str());
+  if (ifindex == 0) {
+    *error = prefix + "cannot find the device's index: " + std::strerror(errno);
+    ::close(fd);
+    return nullptr;
+  }
+  return std::unique_ptr<TunnelDevice>(new TunnelDevice(fd, std::move(actual), ifindex));
+}
+
+TunnelDevice::~TunnelDevice() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace mh::iptunnel
