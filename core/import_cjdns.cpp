@@ -117,6 +117,9 @@ class Importer {
   json iptunnel_ = json::object();
 };
 
+// iptunnel's default "fwmark": a client's udp sockets carry it.
+constexpr std::uint32_t kIptunnelFwmark = 27976;
+
 bool Importer::identity() {
   auto it = root_.find("privateKey");
   if (it == root_.end()) {
@@ -423,6 +426,10 @@ std::optional<ImportedConfig> Importer::run(const std::string& source_name) {
   t += "  \"ipv6\": \"" + ipv6_ + "\",\n";
   t += "\n";
   t += "  \"plugins\": {\n";
+  if (have_udp_ && iptunnel_.contains("outgoingConnections")) {
+    // iptunnel's policy routing lets the mesh's own datagrams past its default route by this mark.
+    udp_["fwmark"] = kIptunnelFwmark;
+  }
   if (have_udp_) {
     t += "    // Peers over UDP: cjdroute.conf's interfaces.UDPInterface, every bind and connectTo.\n";
     if (udp_.contains("beacon")) t += kBeaconNote;
@@ -444,10 +451,11 @@ std::optional<ImportedConfig> Importer::run(const std::string& source_name) {
   t += "    // The node's fc00::/8 address on a TUN device, as cjdroute's router.interface.\n";
   t += "    \"tun\": " + dump(tun_, "    ") + (iptunnel_.empty() ? "\n" : ",\n");
   if (!iptunnel_.empty()) {
-    json block = {{"enabled", false}};
+    json block = json::object();
     for (const auto& [field, list] : iptunnel_.items()) block[field] = list;
-    t += "    // cjdroute.conf's router.ipTunnel, with cjdns's keys as they are. It takes effect once\n";
-    t += "    // the iptunnel plugin is installed: then remove \"enabled\": false.\n";
+    t += "    // cjdroute.conf's router.ipTunnel, with cjdns's keys as they are. cjdns left NAT and\n";
+    t += "    // forwarding to the operator; meshhost does both once \"nat\": {\"uplink\": \"<interface>\"}\n";
+    t += "    // is added (docs/operations.md, \"Making a node an ISP\").\n";
     t += "    \"iptunnel\": " + dump(block, "    ") + "\n";
   }
   t += "  }\n";

@@ -131,7 +131,7 @@ TEST_CASE("the identity, passwords, UDP links and peers carry over") {
   CHECK_FALSE(has_warning(imported, "interfaces.UDPInterface[0].beaconDevices"));
 }
 
-TEST_CASE("a filled-in ipTunnel is kept, switched off until the plugin exists") {
+TEST_CASE("a filled-in ipTunnel is kept for the iptunnel plugin") {
   const auto imported = import_ok(with_identity(R"(
   "router": { "ipTunnel": {
     "allowedConnections": [
@@ -142,7 +142,7 @@ TEST_CASE("a filled-in ipTunnel is kept, switched off until the plugin exists") 
     "outgoingConnections": [ "lzjxju6upk0zj14n99bxj7gwpc0226jllz2m2bn6q0u35zyxn310.k" ]
   } })"));
   const json& block = imported.config["plugins"]["iptunnel"];
-  CHECK(block["enabled"] == false);
+  CHECK_FALSE(block.contains("enabled"));
   CHECK(block["allowedConnections"] == json::parse(R"([{
     "publicKey": "lzjxju6upk0zj14n99bxj7gwpc0226jllz2m2bn6q0u35zyxn310.k",
     "ip4Address": "192.168.1.24", "ip4Prefix": 0, "ip4Alloc": 32,
