@@ -52,7 +52,8 @@ bool IptunnelPlugin::KeyLess::operator()(const PublicKey& a, const PublicKey& b)
 const char* drop_name(Drop d) noexcept {
   static const char* const kNames[kDropCount] = {
       "bad_message",     "not_a_client",      "spoofed_source", "no_client",  "unsolicited", "not_our_gateway",
-      "wrong_destination", "no_lease",        "hook",           "no_buffers", "send_failed", "tun_write_failed"};
+      "wrong_destination", "no_lease",        "hook",           "no_buffers", "too_big",     "send_failed",
+      "tun_write_failed"};
   const auto i = static_cast<std::size_t>(d);
   return i < kDropCount ? kNames[i] : "?";
 }
@@ -232,6 +233,7 @@ Status IptunnelPlugin::start_client() {
   if (!net_->set_link(client_tun_->ifindex(), config_.mtu, true, &error)) {
     return host_->fail(StatusCode::io_error, Str::of(config_.client_tun + ": " + error));
   }
+  client_mtu_ = config_.mtu;
   // As wg-quick: the main table keeps every route but its default ones; what it does not
   // route, and the mesh's own sockets did not mark, goes to our table's default route.
   for (Family family : {Family::ip4, Family::ip6}) {
@@ -249,6 +251,7 @@ Status IptunnelPlugin::start_client() {
 }
 
 void IptunnelPlugin::stop() noexcept {
+  if (sessions_ != nullptr) flush_ip_data();
   if (gateway_watch_ != nullptr) gateway_watch_->release();
   if (client_watch_ != nullptr) client_watch_->release();
   gateway_watch_ = client_watch_ = nullptr;
@@ -481,10 +484,22 @@ void IptunnelPlugin::client_tick() {
 }
 
 void IptunnelPlugin::apply_client_kernel_state() {
-  const ClientKernelState want = client_->kernel_state();
-  if (want == applied_) return;
   std::string error;
   const std::uint32_t ifindex = client_tun_->ifindex();
+  // The tunnel carries no more than the smallest MTU a gateway granted (nor our own).
+  std::uint32_t mtu = config_.mtu;
+  for (const ClientGateway& g : client_->gateways()) {
+    if (g.holds_lease() && g.grant.mtu >= kMinMtu) mtu = std::min<std::uint32_t>(mtu, g.grant.mtu);
+  }
+  if (mtu != client_mtu_) {
+    if (net_->set_link(ifindex, mtu, true, &error)) {
+      client_mtu_ = mtu;
+    } else {
+      warn(config_.client_tun + ": MTU " + std::to_string(mtu) + ": " + error);
+    }
+  }
+  const ClientKernelState want = client_->kernel_state();
+  if (want == applied_) return;
   auto has = [](const std::vector<IpBlock>& list, const IpBlock& b) {
     return std::any_of(list.begin(), list.end(),
                        [&](const IpBlock& x) { return x.address == b.address && x.length == b.length; });

@@ -42,6 +42,7 @@ enum class Drop : std::uint8_t {
   no_lease,         // read from the client TUN with a source no gateway granted
   hook,             // a traffic hook said drop
   no_buffers,       // a pool was empty
+  too_big,          // read from a TUN larger than its MTU
   send_failed,      // the sessions refused it
   tun_write_failed, // the kernel did not take it
   count_,
@@ -100,12 +101,17 @@ class IptunnelPlugin final : public Plugin,
   void on_timer() noexcept override;
   void read_gateway_tun() noexcept;
   void read_client_tun() noexcept;
+  void read_gateway_batch() noexcept;
+  void read_client_batch() noexcept;
   // Runs the hooks after `after` (nullptr: all); then delivers: upstream to the gateway
   // TUN, downstream into the client's session.
   void run_hooks(TrafficHook* after, const TrafficInfo& info, Packet* packet) noexcept;
   void deliver(const TrafficInfo& info, Packet* packet) noexcept;
   void write_tun(int fd, Packet* packet) noexcept;
+  // Queues IP data for `to`; consecutive packets to one key go to the sessions as one
+  // batch. flush_ip_data() sends what is queued (after each read batch and resume).
   void send_ip_data(const PublicKey& to, Packet* packet) noexcept;
+  void flush_ip_data() noexcept;
   void drop(Drop reason, Packet* packet) noexcept;
 
   struct Traffic {
@@ -154,7 +160,13 @@ class IptunnelPlugin final : public Plugin,
   std::array<std::uint64_t, kDropCount> drops_{};
   std::array<Counter*, kDropCount> drop_counters_{};
 
+  static constexpr std::size_t kSendBatch = 64;
+  PublicKey batch_key_;
+  std::size_t batch_count_ = 0;
+  Packet* batch_[kSendBatch] = {};
+
   ClientKernelState applied_;  // what the client TUN and routes hold now
+  std::uint32_t client_mtu_ = 0;  // mhup0's MTU now
   std::vector<IpBlock> gateway_addresses_;  // on the gateway TUN
   bool rules_installed_ = false;
 };

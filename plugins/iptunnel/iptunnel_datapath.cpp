@@ -107,9 +107,10 @@ void IptunnelPlugin::on_fd_ready(int fd, std::uint32_t) noexcept {
 
 namespace {
 
-// One packet from `fd` into a fresh packet of `pool` (at most `mtu` bytes); nullptr when
-// there is nothing to read (*again) or the pool is empty (the packet is read and lost).
-Packet* read_one(int fd, PacketPool* pool, std::uint32_t mtu, bool* again, bool* no_buffers) noexcept {
+// One packet from `fd` into a fresh packet of `pool`; nullptr when there is nothing to read
+// (*again), the pool is empty (*no_buffers: the packet is read and lost) or the packet is
+// over `mtu` (*too_big).
+Packet* read_one(int fd, PacketPool* pool, std::uint32_t mtu, bool* again, bool* no_buffers, bool* too_big) noexcept {
   Packet* packet = pool->acquire();
   if (packet == nullptr) {
     std::uint8_t scratch[2048];
@@ -118,7 +119,9 @@ Packet* read_one(int fd, PacketPool* pool, std::uint32_t mtu, bool* again, bool*
     *no_buffers = n >= 0;
     return nullptr;
   }
-  const std::uint32_t room = std::min<std::uint32_t>(packet->tailroom(), mtu);
+  // The whole buffer, so a packet larger than the MTU is seen whole and refused, never
+  // cut short into something that parses.
+  const std::uint32_t room = packet->tailroom();
   const ssize_t n = ::read(fd, packet->append(room), room);
   if (n <= 0) {
     packet->release();
@@ -126,18 +129,34 @@ Packet* read_one(int fd, PacketPool* pool, std::uint32_t mtu, bool* again, bool*
     return nullptr;
   }
   packet->trim(room - static_cast<std::uint32_t>(n));
+  if (packet->length > mtu) {
+    packet->release();
+    *too_big = true;
+    return nullptr;
+  }
   return packet;
 }
 
 }  // namespace
 
 void IptunnelPlugin::read_gateway_tun() noexcept {
+  read_gateway_batch();
+  flush_ip_data();
+}
+
+void IptunnelPlugin::read_client_tun() noexcept {
+  read_client_batch();
+  flush_ip_data();
+}
+
+void IptunnelPlugin::read_gateway_batch() noexcept {
   const std::uint64_t now = host_->loop()->now_ns();
   for (std::size_t i = 0; i < kReadBatch; ++i) {
-    bool again = false, no_buffers = false;
-    Packet* packet = read_one(gateway_tun_->fd(), sessions_->pool(), config_.mtu, &again, &no_buffers);
+    bool again = false, no_buffers = false, too_big = false;
+    Packet* packet = read_one(gateway_tun_->fd(), sessions_->pool(), config_.mtu, &again, &no_buffers, &too_big);
     if (packet == nullptr) {
       if (no_buffers) drop(Drop::no_buffers, nullptr);
+      if (too_big) drop(Drop::too_big, nullptr);
       if (again) return;
       continue;
     }
@@ -158,12 +177,13 @@ void IptunnelPlugin::read_gateway_tun() noexcept {
   }
 }
 
-void IptunnelPlugin::read_client_tun() noexcept {
+void IptunnelPlugin::read_client_batch() noexcept {
   for (std::size_t i = 0; i < kReadBatch; ++i) {
-    bool again = false, no_buffers = false;
-    Packet* packet = read_one(client_tun_->fd(), sessions_->pool(), config_.mtu, &again, &no_buffers);
+    bool again = false, no_buffers = false, too_big = false;
+    Packet* packet = read_one(client_tun_->fd(), sessions_->pool(), client_mtu_, &again, &no_buffers, &too_big);
     if (packet == nullptr) {
       if (no_buffers) drop(Drop::no_buffers, nullptr);
+      if (too_big) drop(Drop::too_big, nullptr);
       if (again) return;
       continue;
     }
@@ -242,7 +262,20 @@ void IptunnelPlugin::send_ip_data(const PublicKey& to, Packet* packet) noexcept 
     return;
   }
   write_ip_data_header(header);
-  if (sessions_->send_to_key(to, kProtocolIptunnel, &packet, 1) == 0) drop(Drop::send_failed, nullptr);
+  if (batch_count_ > 0 && (batch_count_ == kSendBatch ||
+                           std::memcmp(batch_key_.bytes, to.bytes, kPublicKeySize) != 0)) {
+    flush_ip_data();
+  }
+  if (batch_count_ == 0) batch_key_ = to;
+  batch_[batch_count_++] = packet;
+}
+
+void IptunnelPlugin::flush_ip_data() noexcept {
+  if (batch_count_ == 0) return;
+  const std::size_t count = batch_count_;
+  batch_count_ = 0;
+  const std::size_t accepted = sessions_->send_to_key(batch_key_, kProtocolIptunnel, batch_, count);
+  for (std::size_t i = accepted; i < count; ++i) drop(Drop::send_failed, nullptr);
 }
 
 // ---- TrafficHooks ----
@@ -272,6 +305,7 @@ void IptunnelPlugin::resume(TrafficHook* after, const TrafficInfo& info, Packet*
     return;
   }
   run_hooks(after, info, packet);
+  flush_ip_data();
 }
 
 }  // namespace mh::iptunnel
