@@ -85,7 +85,7 @@ std::vector<ClientTable::Send> ClientTable::tick(std::uint64_t now_ns, std::uint
         case GatewayState::refused:
           g.nonce = next_nonce();
           sends.push_back(Send{i, MessageType::lease_request, ControlMessage{kBothFamilies, g.nonce}});
-          g.next_send_ns = now_ns + (g.state == GatewayState::requesting ? timers_.request_retry_ns : kDeniedRetryNs);
+          g.next_send_ns = now_ns + (g.state == GatewayState::requesting ? timers_.request_retry_ns : timers_.denied_retry_ns);
           break;
         case GatewayState::leased:
         case GatewayState::dead: {
@@ -137,7 +137,7 @@ ClientTable::GrantOutcome ClientTable::on_grant(const PublicKey& from, const Gra
         g->state = GatewayState::refused;
         g->reason = *why;
         g->grant = Grant{};
-        g->next_send_ns = now_ns + kDeniedRetryNs;
+        g->next_send_ns = now_ns + timers_.denied_retry_ns;
         return GrantOutcome::refused;
       }
     }
@@ -150,7 +150,7 @@ ClientTable::GrantOutcome ClientTable::on_grant(const PublicKey& from, const Gra
       g->state = GatewayState::refused;
       g->reason = *why;
       g->grant = Grant{};
-      g->next_send_ns = now_ns + kDeniedRetryNs;
+      g->next_send_ns = now_ns + timers_.denied_retry_ns;
       return GrantOutcome::refused;
     }
   }
@@ -174,7 +174,7 @@ bool ClientTable::on_denial(const PublicKey& from, const Denial& denial, std::ui
   g->state = GatewayState::denied;
   g->grant = Grant{};
   g->reason = std::string(denial.text, denial.text_size);
-  g->next_send_ns = now_ns + kDeniedRetryNs;
+  g->next_send_ns = now_ns + timers_.denied_retry_ns;
   return true;
 }
 

@@ -59,8 +59,6 @@ struct ClientKernelState {
   friend bool operator==(const ClientKernelState&, const ClientKernelState&) = default;
 };
 
-// Seconds to wait before asking a gateway that denied us, or whose grant we refused, again.
-inline constexpr std::uint64_t kDeniedRetryNs = 30'000'000'000;
 
 class ClientTable {
  public:

@@ -123,14 +123,15 @@ Status IptunnelPlugin::start() noexcept {
       stop();
       return s;
     }
-    if (config_.gateway()) {
-      if (Status s = start_gateway(); !s.ok()) {
+    // The client side first: a chained gateway's NAT uplink is its own mhup0.
+    if (config_.client()) {
+      if (Status s = start_client(); !s.ok()) {
         stop();
         return s;
       }
     }
-    if (config_.client()) {
-      if (Status s = start_client(); !s.ok()) {
+    if (config_.gateway()) {
+      if (Status s = start_gateway(); !s.ok()) {
         stop();
         return s;
       }
@@ -624,7 +625,8 @@ constexpr const char* kConfigSchema = R"json({
     "timers": {"type": "object", "properties": {
       "requestRetryMs": {"type": "integer", "default": 2000},
       "probeIntervalMs": {"type": "integer", "default": 2000},
-      "gatewayDeadMs": {"type": "integer", "default": 6000}}}
+      "gatewayDeadMs": {"type": "integer", "default": 6000},
+      "deniedRetryMs": {"type": "integer", "default": 30000}}}
   },
   "additionalProperties": false
 })json";

@@ -309,10 +309,11 @@ std::optional<IptunnelConfig> parse_iptunnel_config(Str config_json, ErrorSink* 
       };
       const Timer timers[] = {{"requestRetryMs", &config.timers.request_retry_ns},
                               {"probeIntervalMs", &config.timers.probe_interval_ns},
-                              {"gatewayDeadMs", &config.timers.gateway_dead_ns}};
+                              {"gatewayDeadMs", &config.timers.gateway_dead_ns},
+                              {"deniedRetryMs", &config.timers.denied_retry_ns}};
       for (const auto& [key, value] : it->items()) {
         if (std::none_of(std::begin(timers), std::end(timers), [&](const Timer& t) { return key == t.key; })) {
-          report(errors, "timers." + key, "requestRetryMs, probeIntervalMs or gatewayDeadMs", "an unknown key");
+          report(errors, "timers." + key, "requestRetryMs, probeIntervalMs, gatewayDeadMs or deniedRetryMs", "an unknown key");
           valid = false;
         }
       }

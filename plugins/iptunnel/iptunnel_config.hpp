@@ -49,6 +49,8 @@ struct ClientTimers {
   std::uint64_t request_retry_ns = 2'000'000'000;
   std::uint64_t probe_interval_ns = 2'000'000'000;
   std::uint64_t gateway_dead_ns = 6'000'000'000;
+  // A gateway that denied us, or whose grant we refused, is asked again after this.
+  std::uint64_t denied_retry_ns = 30'000'000'000;
 };
 
 struct IptunnelConfig {

@@ -166,7 +166,7 @@ TEST_CASE("the roles, devices, NAT, policy routing and timers") {
     "clientIsolation": true, "blockSmtp": true, "ipv6InboundOpen": true,
     "outgoingConnections": [")" + key_a() + R"(", {"publicKey": ")" + key_b() + R"(", "priority": 5}],
     "clientTun": "up0", "fwmark": 51820, "routingTable": 51820, "rulePriority": 100,
-    "timers": {"requestRetryMs": 500, "probeIntervalMs": 1000, "gatewayDeadMs": 3000}
+    "timers": {"requestRetryMs": 500, "probeIntervalMs": 1000, "gatewayDeadMs": 3000, "deniedRetryMs": 700}
   })", &errors);
   REQUIRE(config);
   CHECK(config->gateway());
@@ -187,6 +187,7 @@ TEST_CASE("the roles, devices, NAT, policy routing and timers") {
   CHECK(config->timers.request_retry_ns == 500'000'000);
   CHECK(config->timers.probe_interval_ns == 1'000'000'000);
   CHECK(config->timers.gateway_dead_ns == 3'000'000'000);
+  CHECK(config->timers.denied_retry_ns == 700'000'000);
 
   // Only outgoingConnections: a client and nothing else.
   config = parse(R"({"outgoingConnections": [")" + key_a() + R"("]})", &errors);

@@ -42,6 +42,16 @@ std::unique_ptr<TunnelDevice> TunnelDevice::open(const std::string& name, std::s
     ::close(fd);
     return nullptr;
   }
+  // No link-local address: the tunnel has no neighbours, and the kernel's router
+  // solicitations and MLD reports from one would only be read back and dropped. The
+  // device is ours and goes with the descriptor, so nothing is restored. Best effort:
+  // without IPv6 the file is absent.
+  const std::string gen_mode = "/proc/sys/net/ipv6/conf/" + actual + "/addr_gen_mode";
+  if (const int conf = ::open(gen_mode.c_str(), O_WRONLY | O_CLOEXEC); conf >= 0) {
+    constexpr char kNone[] = "1\n";  // IN6_ADDR_GEN_MODE_NONE
+    (void)!::write(conf, kNone, sizeof kNone - 1);
+    ::close(conf);
+  }
   return std::unique_ptr<TunnelDevice>(new TunnelDevice(fd, std::move(actual), ifindex));
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The reference topology of the gateway (DESIGN §6): gateway G (n1) with an uplink into the
-# "Internet" namespace, client C1 (n2) peered with G, C2 (n3) peered with G, C3 (n4) peered
-# only with C2 (so its traffic crosses C2), and R (n5), a node whose key G does not pin.
+# "Internet" namespace, client C1 (n2) peered with G, C2 (n3) peered with both G and C1, C3
+# (n4) peered only with C2 (so its traffic crosses C2), and R (n5), a node whose key G does
+# not pin.
 # Proved here:
 # - C1, C2, C3 get their pinned addresses and fetch data from the Internet host intact,
 #   over IPv4 through NAT (the host sees G's uplink address) and routed IPv6 (it sees the
@@ -27,6 +28,7 @@ source "$(dirname "$0")/iptunnel_lib.sh"
 mesh_make_nodes 5
 mesh_link 1 2
 mesh_link 1 3
+mesh_link 2 3
 mesh_link 3 4
 mesh_link 1 5
 ipt_make_internet
@@ -48,8 +50,9 @@ for i in 2 3 4; do
   mh_wait_for 60 "n$i's lease from the gateway" ipt_gateway_is "$i" "$g" leased
 done
 mh_wait_for 30 "the gateway to deny R" ipt_gateway_is 5 "$g" denied
-ip -n n2 -o addr show dev mhup0 | grep -q "inet 100.100.0.11/32" || mh_fail "C1's TUN lacks 100.100.0.11/32"
-ip -n n2 -o addr show dev mhup0 | grep -q "inet6 2001:db8:1::11/128" || mh_fail "C1's TUN lacks 2001:db8:1::11/128"
+c1_addresses=$(ip -n n2 -o addr show dev mhup0)
+grep -q "inet 100.100.0.11/32" <<<"$c1_addresses" || mh_fail "C1's TUN lacks 100.100.0.11/32"
+grep -q "inet6 2001:db8:1::11/128" <<<"$c1_addresses" || mh_fail "C1's TUN lacks 2001:db8:1::11/128"
 
 for i in 2 3 4; do
   mh_wait_for 30 "n$i to fetch over IPv4 through the gateway" ipt_fetch4 "$i"
@@ -125,5 +128,5 @@ for args in (["ip", "rule"], ["ip", "-6", "rule"], ["ip", "route", "show", "tabl
     if "27976" in out or (args[-1] == "109" and out.strip()):
         sys.exit(1)
 PY
-ip -n n2 rule | grep -q 27976 && mh_fail "C1 left its policy rules behind"
+! grep -q 27976 <<<"$(ip -n n2 rule)" || mh_fail "C1 left its policy rules behind"
 mh_log "PASS"

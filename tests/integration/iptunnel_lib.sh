@@ -6,8 +6,9 @@
 IPT_FWMARK=27976
 IPT_OFFER_MB=${IPT_OFFER_MB:-2}
 IPT_HERE=$(dirname "${BASH_SOURCE[0]}")
-# Fast timers so failover fits a test: probes every 500 ms, dead after 2 s.
-IPT_CLIENT_TIMERS='{ "requestRetryMs": 500, "probeIntervalMs": 500, "gatewayDeadMs": 2000 }'
+# Fast timers so failover fits a test: probes every 500 ms, dead after 2 s, a gateway that
+# said no asked again after 2 s.
+IPT_CLIENT_TIMERS='{ "requestRetryMs": 500, "probeIntervalMs": 500, "gatewayDeadMs": 2000, "deniedRetryMs": 2000 }'
 
 # ipt_make_internet: the namespace and its TCP service (port 8080, both families).
 ipt_make_internet() {

@@ -27,7 +27,7 @@ mesh_start 1
 mesh_start 2
 mh_wait_for 60 "C's lease" ipt_gateway_is 2 "$(mesh_key 1)" leased
 [ "$(ip netns exec n1 sysctl -n net.ipv6.conf.up0.proxy_ndp)" = 1 ] || mh_fail "proxy_ndp is not on on the uplink"
-ip -n n1 -6 neigh show proxy | grep -q "2001:db8:ffff::11 dev up0" ||
+grep -q "2001:db8:ffff::11 dev up0" <<<"$(ip -n n1 -6 neigh show proxy)" ||
   mh_fail "no proxy neighbour entry for C's address on the uplink: $(ip -n n1 -6 neigh show proxy)"
 mh_wait_for 30 "C to fetch over IPv6 through the on-link uplink" ipt_fetch6 2
 [ "$(ipt_last_peer 6)" = 2001:db8:ffff::11 ] || mh_fail "the Internet saw $(ipt_last_peer 6), not C's own address"
