@@ -36,9 +36,9 @@ rate() {  # rate ADDRESS: n2 sends $megabytes MiB to a sink on the Internet host
 # Reference: n1 routes between the veth and its uplink, no NAT, no meshhost.
 ip netns exec n1 sysctl -qw net.ipv4.ip_forward=1
 ip -n n2 route add 203.0.113.0/24 via 100.64.1.1
-ip -n inet route add 100.64.1.0/24 via 203.0.113.1
+ip -n inet route add 100.64.1.0/24 via 198.51.100.1
 reference=$(rate 203.0.113.100)
-ip -n inet route del 100.64.1.0/24 via 203.0.113.1
+ip -n inet route del 100.64.1.0/24 via 198.51.100.1
 ip -n n2 route del 203.0.113.0/24 via 100.64.1.1  # or it would bypass the tunnel
 ip netns exec n1 sysctl -qw net.ipv4.ip_forward=0
 

@@ -453,8 +453,8 @@ std::optional<ImportedConfig> Importer::run(const std::string& source_name) {
   if (!iptunnel_.empty()) {
     json block = json::object();
     for (const auto& [field, list] : iptunnel_.items()) block[field] = list;
-    t += "    // cjdroute.conf's router.ipTunnel, with cjdns's keys as they are. cjdns left NAT and\n";
-    t += "    // forwarding to the operator; meshhost does both once \"nat\": {\"uplink\": \"<interface>\"}\n";
+    t += "    // cjdroute.conf's router.ipTunnel, with cjdns's keys as they are. cjdns left NAT to the\n";
+    t += "    // operator; meshhost masquerades clients' IPv4 once \"nat\": {\"uplink\": \"<interface>\"}\n";
     t += "    // is added (docs/operations.md, \"Making a node an ISP\").\n";
     t += "    \"iptunnel\": " + dump(block, "    ") + "\n";
   }

@@ -122,7 +122,8 @@ ClientTable::GrantOutcome ClientTable::on_grant(const PublicKey& from, const Gra
                                                 const std::vector<IpBlock>& local_routes, std::uint64_t now_ns,
                                                 std::string* why) {
   ClientGateway* g = find(from);
-  if (g == nullptr || grant.nonce != g->nonce || grant.address_count == 0) return GrantOutcome::stale;
+  // Nonce 0 is never sent: it marks "nothing in flight".
+  if (g == nullptr || g->nonce == 0 || grant.nonce != g->nonce || grant.address_count == 0) return GrantOutcome::stale;
   g->nonce = 0;  // answered: a duplicate of this grant is stale
   g->last_heard_ns = now_ns;
   // Another gateway's lease, or a route this node has for other reasons, must not be
@@ -168,7 +169,7 @@ ClientTable::GrantOutcome ClientTable::on_grant(const PublicKey& from, const Gra
 
 bool ClientTable::on_denial(const PublicKey& from, const Denial& denial, std::uint64_t now_ns) {
   ClientGateway* g = find(from);
-  if (g == nullptr || denial.nonce != g->nonce) return false;
+  if (g == nullptr || g->nonce == 0 || denial.nonce != g->nonce) return false;
   g->nonce = 0;
   g->last_heard_ns = now_ns;
   g->state = GatewayState::denied;
@@ -231,9 +232,10 @@ ClientGateway* ClientTable::accepts(const PublicKey& from, const IpAddress& dest
 
 const ClientGateway* ClientTable::preferred(Family family) const noexcept {
   const ClientGateway* best = nullptr;
+  // Only a gateway that grants a default route (prefix 0) of the family can carry it.
   auto has_family = [family](const ClientGateway& g) {
     for (std::uint8_t i = 0; i < g.grant.address_count; ++i) {
-      if (g.grant.addresses[i].address.family == family) return true;
+      if (g.grant.addresses[i].address.family == family && g.grant.addresses[i].prefix == 0) return true;
     }
     return false;
   };

@@ -99,8 +99,9 @@ class ClientTable {
   // the blocks it granted us; nullptr otherwise (the packet is dropped).
   ClientGateway* accepts(const PublicKey& from, const IpAddress& destination) noexcept;
 
-  // Of the gateways holding a lease of `family`: the healthy one with the lowest priority,
-  // then the earliest configured; a dead one only when none is healthy.
+  // Of the gateways whose lease has a default-route address (prefix 0) of `family`: the
+  // healthy one with the lowest priority, then the earliest configured; a dead one only
+  // when none is healthy.
   const ClientGateway* preferred(Family family) const noexcept;
 
   ClientKernelState kernel_state() const;
@@ -109,7 +110,11 @@ class ClientTable {
   ClientGateway* find(const PublicKey& key) noexcept;
 
  private:
-  std::uint32_t next_nonce() noexcept { return ++nonce_counter_; }
+  // Never 0, which marks "nothing in flight".
+  std::uint32_t next_nonce() noexcept {
+    if (++nonce_counter_ == 0) ++nonce_counter_;
+    return nonce_counter_;
+  }
   static bool grant_blocks_overlap(const Grant& grant, const IpBlock& block);
 
   std::vector<ClientGateway> gateways_;

@@ -158,6 +158,23 @@ TEST_CASE("the healthy gateway with the lowest priority carries the default rout
   CHECK(format_ip(*f.table.kernel_state().default_source4) == "100.100.0.2");
 }
 
+TEST_CASE("the default route goes through a gateway that grants one, whatever the priorities") {
+  Fixture f({{key(1), 10}, {key(2), 100}});
+  std::uint64_t next = 0;
+  bool changed = false;
+  std::uint32_t n1 = 0, n2 = 0;
+  for (const auto& s : f.table.tick(0, &next, &changed)) (s.gateway == 0 ? n1 : n2) = s.message.nonce;
+  // The preferred gateway grants only a route to its own /16; the other a default route.
+  f.table.on_grant(key(1), grant_of(n1, {granted("10.1.0.5", 16, 32)}), f.no_routes, 0, &f.why);
+  f.table.on_grant(key(2), grant_of(n2, {granted("100.100.0.10", 0, 32)}), f.no_routes, 0, &f.why);
+  const ClientKernelState state = f.table.kernel_state();
+  REQUIRE(state.default_source4);
+  CHECK(format_ip(*state.default_source4) == "100.100.0.10");
+  REQUIRE(state.prefix_routes.size() == 1);
+  CHECK(format_block(state.prefix_routes[0].destination) == "10.1.0.0/16");
+  CHECK(f.table.preferred(Family::ip4) == &f.table.gateways()[1]);
+}
+
 TEST_CASE("a gateway that restarted and forgot our lease is asked again") {
   Fixture f({{key(1), 100}});
   const std::uint32_t nonce = f.request_nonce(0, 0);

@@ -207,26 +207,27 @@ TEST_CASE("stored leases that no longer fit the config are dropped") {
   CHECK(a.grant.addresses[0].address == ip("100.64.0.2"));
 }
 
-TEST_CASE("the pool skips whole pinned blocks, and a pool inside one is exhausted") {
+TEST_CASE("the pool skips whole pinned blocks; a pinned block over the gateway's own address is refused") {
   MemoryStore store;
   GatewayTable table(config_of(R"({"allowedConnections": [
       {"publicKey": ")" + text(client_a()) + R"("},
-      {"publicKey": ")" + text(client_b()) + R"(", "ip6Address": "2001:db8:5::", "ip6Alloc": 120}],
+      {"publicKey": ")" + text(client_b()) + R"(", "ip6Address": "2001:db8:5::2", "ip6Alloc": 127}],
       "ip6Pool": "2001:db8:5::/64"})"),
                      &store);
   const auto a = table.request(client_a().pub, kWantIp6, 1, 0);
   REQUIRE(a.granted);
-  CHECK(a.grant.addresses[0].address == ip("2001:db8:5::100"));
+  CHECK(a.grant.addresses[0].address == ip("2001:db8:5::4"));
 
-  MemoryStore other;
-  GatewayTable covered(config_of(R"({"allowedConnections": [
+  // A block holding the pool's first host address (the gateway's own on its TUN), here a
+  // whole /48 around the pool, is a config error.
+  Errors errors;
+  CHECK_FALSE(parse_iptunnel_config(Str::of(R"({"allowedConnections": [
       {"publicKey": ")" + text(client_a()) + R"("},
       {"publicKey": ")" + text(client_b()) + R"(", "ip6Address": "2001:db8:6::", "ip6Alloc": 48}],
       "ip6Pool": "2001:db8:6::/64"})"),
-                       &other);
-  const auto d = covered.request(client_a().pub, kWantIp6, 1, 0);
-  CHECK_FALSE(d.granted);
-  CHECK(d.denial.reason == DenialReason::pool_exhausted);
+                                        &errors));
+  REQUIRE(errors.lines.size() == 1);
+  CHECK(errors.lines[0].find("the gateway's own tunnel address 2001:db8:6::1") != std::string::npos);
 }
 
 TEST_CASE("a pool lease that cannot be saved is still granted, and says so") {

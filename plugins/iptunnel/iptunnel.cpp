@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <unistd.h>
 #include <exception>
 #include <new>
 
@@ -27,6 +28,22 @@ constexpr std::uint64_t kExpiryIntervalNs = kNsPerSecond;
 // Upstream copies a queueing hook may hold at once.
 constexpr std::uint32_t kHookPoolPackets = 1024;
 constexpr std::uint32_t kHookPoolBuffer = 2048;
+// IPv6 needs at least this MTU: the kernel takes every IPv6 address off a smaller link.
+constexpr std::uint32_t kIp6MinMtu = 1280;
+constexpr const char* kIp4Forward = "net/ipv4/ip_forward";
+constexpr const char* kIp6Forward = "net/ipv6/conf/all/forwarding";
+
+// A sysctl's value without its newline, "" when it cannot be read.
+std::string read_sysctl(const std::string& relative) {
+  std::FILE* f = std::fopen(("/proc/sys/" + relative).c_str(), "re");
+  if (f == nullptr) return {};
+  char line[64] = {};
+  const bool got = std::fgets(line, sizeof line, f) != nullptr;
+  std::fclose(f);
+  std::string value = got ? line : "";
+  while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.pop_back();
+  return value;
+}
 
 RouteSpec device_route(std::uint32_t table, const IpBlock& destination, std::uint32_t ifindex) {
   RouteSpec r;
@@ -172,29 +189,31 @@ Status IptunnelPlugin::start_gateway() {
     }
     gateway_addresses_.push_back(own);
   }
+  // The firewall goes in before forwarding is turned on, and without it the gateway does
+  // not run: clients would reach the gateway's own services and its LAN.
+  nft_ = NftTable::open(&error);
+  if (!nft_) return host_->fail(StatusCode::io_error, Str::of(error));
+  if (!apply_gateway_firewall(config_, &error)) return host_->fail(StatusCode::io_error, Str::of(error));
   // Forwarding, and on the uplink router advertisements still accepted while forwarding.
+  // Slashed names: an uplink's name may hold dots (a VLAN, eth0.100).
   struct Setting {
     std::string name, value;
   };
-  std::vector<Setting> settings = {{"net.ipv4.ip_forward", "1"}, {"net.ipv6.conf.all.forwarding", "1"}};
+  std::vector<Setting> settings = {{kIp4Forward, "1"}, {kIp6Forward, "1"}};
   if (!config_.nat.uplink.empty() && net_->ifindex(config_.nat.uplink) == 0) {
     warn("uplink " + config_.nat.uplink + " does not exist (yet): NAT applies once it does; its accept_ra" +
          (config_.nat.ndp_proxy ? " and proxy_ndp are" : " is") + " left as it is");
   } else if (!config_.nat.uplink.empty()) {
-    const std::string conf = "net.ipv6.conf." + config_.nat.uplink;
+    const std::string conf = "net/ipv6/conf/" + config_.nat.uplink;
     // accept_ra 1 stops working once forwarding is on; 2 keeps the uplink's SLAAC default route.
-    settings.push_back({conf + ".accept_ra", "2"});
-    if (config_.nat.ndp_proxy) settings.push_back({conf + ".proxy_ndp", "1"});
+    settings.push_back({conf + "/accept_ra", "2"});
+    if (config_.nat.ndp_proxy) settings.push_back({conf + "/proxy_ndp", "1"});
   }
   for (const Setting& s : settings) {
     if (!sysctl_->set(s.name, s.value, &error)) {
       return host_->fail(StatusCode::io_error, Str::of("sysctl " + s.name + ": " + error));
     }
   }
-  std::string nft_error;
-  nft_ = NftTable::open(&nft_error);
-  if (!nft_) return host_->fail(StatusCode::io_error, Str::of(nft_error));
-  apply_gateway_firewall();
   if (Status s = host_->loop()->watch_fd(gateway_tun_->fd(), kFdReadable, this, &gateway_watch_); !s.ok()) return s;
   std::string roles = config_.gateway_tun + " up, MTU " + std::to_string(config_.mtu) + ", " +
                       std::to_string(config_.allowed.size()) + " pinned keys";
@@ -203,27 +222,49 @@ Status IptunnelPlugin::start_gateway() {
   return Status::success();
 }
 
-void IptunnelPlugin::apply_gateway_firewall() {
+bool IptunnelPlugin::apply_gateway_firewall(const IptunnelConfig& config, std::string* why) {
   std::string error;
   GatewayFirewall fw;
-  fw.tunnel = config_.gateway_tun;
-  fw.uplink = config_.nat.uplink;
-  fw.client_blocks = gateway_->client_blocks();
+  fw.tunnel = config.gateway_tun;
+  fw.uplink = config.nat.uplink;
+  for (const AllowedConnection& c : config.allowed) {
+    for (const PinnedAddress& p : c.addresses) fw.client_blocks.push_back(IpBlock{network_of(p.alloc), p.alloc.length});
+  }
+  if (config.ip4_pool) fw.client_blocks.push_back(*config.ip4_pool);
+  if (config.ip6_pool) fw.client_blocks.push_back(*config.ip6_pool);
   fw.denied = net_->own_addresses(&error);
-  std::vector<std::string> outside = {config_.gateway_tun, config_.client_tun, "lo"};
-  if (!config_.nat.uplink.empty()) outside.push_back(config_.nat.uplink);
-  for (const IpBlock& lan : net_->connected_prefixes(outside, &error)) fw.denied.push_back(lan);
-  fw.dns_servers = config_.dns_servers;
-  fw.client_isolation = config_.client_isolation;
-  fw.block_smtp = config_.block_smtp;
-  fw.mtu = config_.mtu;
+  // The LAN: every interface's network but the tunnels' and loopback. The uplink's count
+  // too (a home router's LAN behind it is still a LAN), except its IPv6 /64 when clients
+  // live in it through the NDP proxy.
+  const std::vector<IpBlock> lan = net_->connected_prefixes({config.gateway_tun, config.client_tun, "lo"}, &error);
+  std::vector<IpBlock> uplink_v6;
+  if (config.nat.ndp_proxy && !config.nat.uplink.empty()) {
+    const std::vector<IpBlock> without_uplink =
+        net_->connected_prefixes({config.gateway_tun, config.client_tun, "lo", config.nat.uplink}, &error);
+    for (const IpBlock& b : lan) {
+      if (b.address.family == Family::ip6 && std::find(without_uplink.begin(), without_uplink.end(), b) == without_uplink.end()) {
+        uplink_v6.push_back(b);
+      }
+    }
+  }
+  for (const IpBlock& b : lan) {
+    if (std::find(uplink_v6.begin(), uplink_v6.end(), b) == uplink_v6.end()) fw.denied.push_back(b);
+  }
+  fw.dns_servers = config.dns_servers;
+  fw.client_isolation = config.client_isolation;
+  fw.block_smtp = config.block_smtp;
+  fw.mtu = config.mtu;
+  // Forwarding the operator had off stays off for everything but the tunnel.
+  fw.tunnel_only_forwarding4 = sysctl_->value_before(kIp4Forward) == "0";
+  fw.tunnel_only_forwarding6 = sysctl_->value_before(kIp6Forward) == "0";
   if (!nft_->apply(render_gateway_ruleset(fw), &error)) {
-    warn("nftables: table inet meshhost not installed: " + error);
-    return;
+    *why = "nftables: table inet meshhost not installed: " + error;
+    return false;
   }
   for (const std::string& table : nft_->forward_droppers(&error)) {
     warn("nftables table " + table + " drops forwarded traffic: clients' packets may not get through");
   }
+  return true;
 }
 
 Status IptunnelPlugin::start_client() {
@@ -240,11 +281,21 @@ Status IptunnelPlugin::start_client() {
   for (Family family : {Family::ip4, Family::ip6}) {
     RuleSpec suppress{family, config_.rule_priority, 254, 0, false, 0};
     RuleSpec tunnel{family, config_.rule_priority + 1, config_.routing_table, config_.fwmark, true, -1};
+    rules_installed_ = true;  // stop() removes whatever of them went in
     if (!net_->add_rule(suppress, &error) || !net_->add_rule(tunnel, &error)) {
+      if (family == Family::ip6 && ::access("/proc/sys/net/ipv6", F_OK) != 0) {
+        warn("IPv6 is disabled on this host: the tunnel carries IPv4 only");
+        break;
+      }
       return host_->fail(StatusCode::io_error, Str::of("policy rules: " + error));
     }
   }
-  rules_installed_ = true;
+  // As wg-quick finds: strict reverse-path filtering drops the mesh's datagrams from peers
+  // reached by the default route once that route points into the tunnel.
+  if (read_sysctl("net/ipv4/conf/all/rp_filter") == "1" || read_sysctl("net/ipv4/conf/default/rp_filter") == "1") {
+    warn("net.ipv4.conf.all/default.rp_filter is 1 (strict): datagrams from mesh peers reached by the default "
+         "route will be dropped; set it to 2 (loose)");
+  }
   if (Status s = host_->loop()->watch_fd(client_tun_->fd(), kFdReadable, this, &client_watch_); !s.ok()) return s;
   info("client: " + config_.client_tun + " up, asking " + std::to_string(config_.outgoing.size()) +
        " gateways; the mesh's own sockets must carry fwmark " + std::to_string(config_.fwmark));
@@ -304,27 +355,47 @@ ReconfigureResult IptunnelPlugin::reconfigure(Str config_json, ErrorSink* errors
   try {
     std::optional<IptunnelConfig> next = parse_iptunnel_config(config_json, errors);
     if (!next) return ReconfigureResult::error;
-    // Devices, roles and policy routing are made once.
-    const bool fixed_same = next->gateway() == config_.gateway() && next->client() == config_.client() &&
-                            next->gateway_tun == config_.gateway_tun && next->client_tun == config_.client_tun &&
-                            next->mtu == config_.mtu && next->nat.uplink == config_.nat.uplink &&
-                            next->nat.ndp_proxy == config_.nat.ndp_proxy && next->fwmark == config_.fwmark &&
-                            next->routing_table == config_.routing_table &&
-                            next->rule_priority == config_.rule_priority &&
-                            next->ip4_pool.has_value() == config_.ip4_pool.has_value() &&
-                            next->ip6_pool.has_value() == config_.ip6_pool.has_value();
-    bool outgoing_same = next->outgoing.size() == config_.outgoing.size();
-    for (std::size_t i = 0; outgoing_same && i < next->outgoing.size(); ++i) {
-      outgoing_same = std::memcmp(next->outgoing[i].key.bytes, config_.outgoing[i].key.bytes, kPublicKeySize) == 0 &&
-                      next->outgoing[i].priority == config_.outgoing[i].priority;
+    const auto same_pool = [](const std::optional<IpBlock>& a, const std::optional<IpBlock>& b) {
+      return a.has_value() == b.has_value() && (!a || *a == *b);
+    };
+    const auto same_timers = [](const ClientTimers& a, const ClientTimers& b) {
+      return a.request_retry_ns == b.request_retry_ns && a.probe_interval_ns == b.probe_interval_ns &&
+             a.gateway_dead_ns == b.gateway_dead_ns && a.denied_retry_ns == b.denied_retry_ns;
+    };
+    // Devices, roles, pools, policy routing and the client's gateways are made once.
+    bool fixed_same = next->gateway() == config_.gateway() && next->client() == config_.client() &&
+                      next->gateway_tun == config_.gateway_tun && next->client_tun == config_.client_tun &&
+                      next->mtu == config_.mtu && next->nat.uplink == config_.nat.uplink &&
+                      next->nat.ndp_proxy == config_.nat.ndp_proxy && next->fwmark == config_.fwmark &&
+                      next->routing_table == config_.routing_table && next->rule_priority == config_.rule_priority &&
+                      same_pool(next->ip4_pool, config_.ip4_pool) && same_pool(next->ip6_pool, config_.ip6_pool) &&
+                      same_timers(next->timers, config_.timers) && next->outgoing.size() == config_.outgoing.size();
+    for (std::size_t i = 0; fixed_same && i < next->outgoing.size(); ++i) {
+      fixed_same = std::memcmp(next->outgoing[i].key.bytes, config_.outgoing[i].key.bytes, kPublicKeySize) == 0 &&
+                   next->outgoing[i].priority == config_.outgoing[i].priority;
     }
-    if (!fixed_same || !outgoing_same) return ReconfigureResult::restart_required;
+    // What applies now: who is pinned (a removed key loses its lease at once, even when the
+    // rest of the change waits for a restart), lease time, DNS and the egress options.
+    IptunnelConfig applied = config_;
+    applied.allowed = next->allowed;
+    applied.lease_seconds = next->lease_seconds;
+    applied.dns_servers = next->dns_servers;
+    if (fixed_same) applied = *next;
     if (gateway_) {
-      // Removed or changed keys lose their lease now; every other client keeps its own.
-      for (const LeaseRecord& ended : gateway_->reconfigure(*next, now_s())) gateway_lease_ended(ended);
+      // The new table first: if the kernel refuses it, the old one and the old config stay.
+      std::string error;
+      if (nft_ && !apply_gateway_firewall(applied, &error)) {
+        errors->error("", "a config whose firewall the kernel accepts", Str::of(error));
+        return ReconfigureResult::error;
+      }
+      for (const LeaseRecord& ended : gateway_->reconfigure(applied, now_s())) gateway_lease_ended(ended);
     }
-    config_ = std::move(*next);
-    if (gateway_ && nft_) apply_gateway_firewall();
+    config_ = std::move(applied);
+    if (!fixed_same) {
+      warn("reconfigured allowedConnections (" + std::to_string(config_.allowed.size()) +
+           " pinned keys); the other changes need a restart");
+      return ReconfigureResult::restart_required;
+    }
     info("reconfigured: " + std::to_string(config_.allowed.size()) + " pinned keys");
     return ReconfigureResult::applied;
   } catch (const std::exception&) {
@@ -351,12 +422,14 @@ void IptunnelPlugin::send_control(const PublicKey& to, const std::uint8_t* bytes
 }
 
 void IptunnelPlugin::log_lease(const LeaseRecord& record) {
-  const std::string line = format_lease_record(record);
-  info("lease " + line);
-  if (lease_log_ != nullptr) {
-    std::fprintf(lease_log_, "%s\n", line.c_str());
-    std::fflush(lease_log_);
-  }
+  info("lease " + format_lease_record(record));
+  log_lease_file(record);
+}
+
+void IptunnelPlugin::log_lease_file(const LeaseRecord& record) {
+  if (lease_log_ == nullptr) return;
+  std::fprintf(lease_log_, "%s\n", format_lease_record(record).c_str());
+  std::fflush(lease_log_);
 }
 
 void IptunnelPlugin::install_lease_routes(const std::vector<GrantedAddress>& addresses, bool add) {
@@ -379,7 +452,10 @@ void IptunnelPlugin::gateway_request(const PublicKey& from, const ControlMessage
   GatewayDecision d = gateway_->request(from, request.families, request.nonce, now_s());
   std::uint8_t out[kMaxControlSize];
   if (!d.granted) {
-    info("denied " + format_public_key(from) + " (" + to_string(d.denial.reason) + ")");
+    // Once per key and run at info: any node can ask, as often as it likes.
+    const bool first = denied_logged_.size() < kMaxDeniedLogged && denied_logged_.insert(from).second;
+    host_->log(first ? LogLevel::info : LogLevel::debug,
+               Str::of("denied " + format_public_key(from) + " (" + to_string(d.denial.reason) + ")"));
     const std::size_t n = write_denial(d.denial, MutableByteSpan{out, sizeof out});
     if (n > 0) send_control(from, out, n);
     return;
@@ -389,7 +465,11 @@ void IptunnelPlugin::gateway_request(const PublicKey& from, const ControlMessage
     if (d.record->event == LeaseRecord::Event::granted || type == MessageType::lease_request) {
       install_lease_routes(d.record->addresses, true);
     }
-    if (d.record->event == LeaseRecord::Event::granted) log_lease(*d.record);
+    if (d.record->event == LeaseRecord::Event::granted) {
+      log_lease(*d.record);
+    } else {
+      log_lease_file(*d.record);  // renewals: the lease log only, not every half lease in the log
+    }
   }
   const std::size_t n = write_grant(d.grant, MutableByteSpan{out, sizeof out});
   if (n > 0) send_control(from, out, n);
@@ -422,15 +502,27 @@ void IptunnelPlugin::on_control(const SessionPeer& from, const Message& m) {
       }
       return;
     case MessageType::grant: {
-      if (!client_) return;
+      // Only our gateways' grants cost a route dump.
+      if (!client_ || client_->find(from.key) == nullptr) return;
       std::string error;
-      const std::vector<IpBlock> local = net_->local_routes(&error);
+      std::vector<IpBlock> local = net_->local_routes(&error);
+      // The networks of this node's own gateway side (a chained gateway's pools) are not in
+      // the way of a grant from upstream: they are what it delegated.
+      local.erase(std::remove_if(local.begin(), local.end(),
+                                 [this](const IpBlock& r) {
+                                   return std::any_of(gateway_addresses_.begin(), gateway_addresses_.end(),
+                                                      [&r](const IpBlock& own) {
+                                                        return r == IpBlock{network_of(own), own.length};
+                                                      });
+                                 }),
+                  local.end());
       const auto outcome = client_->on_grant(from.key, m.grant, local, host_->loop()->now_ns(), &why);
       if (outcome == ClientTable::GrantOutcome::refused) {
         warn("refused the grant of " + format_public_key(from.key) + ": " + why);
         const std::size_t n =
             write_control(MessageType::release, ControlMessage{0, 0}, MutableByteSpan{out, sizeof out});
         if (n > 0) send_control(from.key, out, n);
+        apply_client_kernel_state();  // a lease it held before is gone with the refusal
       } else if (outcome == ClientTable::GrantOutcome::accepted) {
         std::string addresses;
         for (std::uint8_t i = 0; i < m.grant.address_count; ++i) {
@@ -477,7 +569,7 @@ void IptunnelPlugin::client_tick() {
     const std::size_t n = write_control(s.type, s.message, MutableByteSpan{out, sizeof out});
     if (n > 0) send_control(client_->gateways()[s.gateway].config.key, out, n);
   }
-  if (changed) apply_client_kernel_state();
+  if (changed || kernel_dirty_) apply_client_kernel_state();
   if (timer_ != nullptr) {
     const std::uint64_t wake = std::min(next, next_expiry_ns_ == 0 ? next : next_expiry_ns_);
     timer_->arm(wake > now ? wake - now : 1);
@@ -487,10 +579,11 @@ void IptunnelPlugin::client_tick() {
 void IptunnelPlugin::apply_client_kernel_state() {
   std::string error;
   const std::uint32_t ifindex = client_tun_->ifindex();
-  // The tunnel carries no more than the smallest MTU a gateway granted (nor our own).
+  // The tunnel carries no more than the smallest MTU a gateway granted (nor our own), but
+  // never less than IPv6's 1280: below it the kernel would take every IPv6 address away.
   std::uint32_t mtu = config_.mtu;
   for (const ClientGateway& g : client_->gateways()) {
-    if (g.holds_lease() && g.grant.mtu >= kMinMtu) mtu = std::min<std::uint32_t>(mtu, g.grant.mtu);
+    if (g.holds_lease() && g.grant.mtu >= kIp6MinMtu) mtu = std::min<std::uint32_t>(mtu, g.grant.mtu);
   }
   if (mtu != client_mtu_) {
     if (net_->set_link(ifindex, mtu, true, &error)) {
@@ -500,51 +593,83 @@ void IptunnelPlugin::apply_client_kernel_state() {
     }
   }
   const ClientKernelState want = client_->kernel_state();
-  if (want == applied_) return;
+  if (want == applied_) {
+    kernel_dirty_ = false;
+    return;
+  }
+  // `done` follows what the kernel took, so a failed step is tried again at the next tick.
+  ClientKernelState done = applied_;
   auto has = [](const std::vector<IpBlock>& list, const IpBlock& b) {
-    return std::any_of(list.begin(), list.end(),
-                       [&](const IpBlock& x) { return x.address == b.address && x.length == b.length; });
+    return std::find(list.begin(), list.end(), b) != list.end();
   };
   // Addresses first, so the routes' preferred sources exist when the routes go in.
   for (const IpBlock& a : want.addresses) {
-    if (!has(applied_.addresses, a) && !net_->add_address(ifindex, a, &error)) {
+    if (has(done.addresses, a)) continue;
+    if (net_->add_address(ifindex, a, &error)) {
+      done.addresses.push_back(a);
+    } else {
       warn(config_.client_tun + ": address " + format_block(a) + ": " + error);
     }
   }
   for (Family family : {Family::ip4, Family::ip6}) {
     const auto& w = family == Family::ip4 ? want.default_source4 : want.default_source6;
-    const auto& h = family == Family::ip4 ? applied_.default_source4 : applied_.default_source6;
+    auto& h = family == Family::ip4 ? done.default_source4 : done.default_source6;
     RouteSpec route = device_route(config_.routing_table, default_block(family), ifindex);
+    const char* name = family == Family::ip4 ? "IPv4" : "IPv6";
     if (w) {
       if (h && *h == *w) continue;
       route.preferred_source = *w;
-      if (!net_->replace_route(route, &error)) {
-        warn("default route via " + config_.client_tun + " from " + format_ip(*w) + ": " + error);
+      if (net_->replace_route(route, &error)) {
+        h = *w;
+        info(std::string("default route (") + name + ") from " + format_ip(*w));
       } else {
-        info("default route (" + std::string(family == Family::ip4 ? "IPv4" : "IPv6") + ") from " + format_ip(*w));
+        warn("default route via " + config_.client_tun + " from " + format_ip(*w) + ": " + error);
       }
     } else if (h) {
-      net_->remove_route(route, &error);
-      info(std::string("no gateway holds a lease for ") + (family == Family::ip4 ? "IPv4" : "IPv6") +
-           ": default route removed");
+      if (net_->remove_route(route, &error)) {
+        h.reset();
+        info(std::string("no gateway holds a lease for ") + name + ": default route removed");
+      } else {
+        warn(std::string("default route (") + name + "): " + error);
+      }
     }
   }
-  for (const auto& r : applied_.prefix_routes) {
-    if (std::find(want.prefix_routes.begin(), want.prefix_routes.end(), r) == want.prefix_routes.end()) {
-      net_->remove_route(device_route(254, r.destination, ifindex), &error);
+  for (auto it = done.prefix_routes.begin(); it != done.prefix_routes.end();) {
+    const bool wanted = std::find(want.prefix_routes.begin(), want.prefix_routes.end(), *it) != want.prefix_routes.end();
+    if (!wanted && net_->remove_route(device_route(254, it->destination, ifindex), &error)) {
+      it = done.prefix_routes.erase(it);
+    } else {
+      ++it;
     }
   }
   for (const auto& r : want.prefix_routes) {
-    if (std::find(applied_.prefix_routes.begin(), applied_.prefix_routes.end(), r) == applied_.prefix_routes.end()) {
-      RouteSpec route = device_route(254, r.destination, ifindex);
-      route.preferred_source = r.source;
-      if (!net_->replace_route(route, &error)) warn("route " + format_block(r.destination) + ": " + error);
+    if (std::find(done.prefix_routes.begin(), done.prefix_routes.end(), r) != done.prefix_routes.end()) continue;
+    RouteSpec route = device_route(254, r.destination, ifindex);
+    route.preferred_source = r.source;
+    if (net_->replace_route(route, &error)) {
+      done.prefix_routes.push_back(r);
+    } else {
+      warn("route " + format_block(r.destination) + ": " + error);
     }
   }
-  for (const IpBlock& a : applied_.addresses) {
-    if (!has(want.addresses, a)) net_->remove_address(ifindex, a, &error);
+  for (auto it = done.addresses.begin(); it != done.addresses.end();) {
+    if (!has(want.addresses, *it) && net_->remove_address(ifindex, *it, &error)) {
+      it = done.addresses.erase(it);
+    } else {
+      ++it;
+    }
   }
-  applied_ = want;
+  // Everything went in: take `want` itself, whose order the next comparison expects.
+  const auto same_set = [](const auto& a, const auto& b) {
+    return a.size() == b.size() &&
+           std::all_of(a.begin(), a.end(), [&b](const auto& x) { return std::find(b.begin(), b.end(), x) != b.end(); });
+  };
+  if (same_set(done.addresses, want.addresses) && same_set(done.prefix_routes, want.prefix_routes) &&
+      done.default_source4 == want.default_source4 && done.default_source6 == want.default_source6) {
+    done = want;
+  }
+  applied_ = std::move(done);
+  kernel_dirty_ = !(applied_ == want);
 }
 
 void IptunnelPlugin::on_timer() noexcept {
@@ -617,6 +742,7 @@ constexpr const char* kConfigSchema = R"json({
     "clientIsolation": {"type": "boolean", "default": false},
     "blockSmtp": {"type": "boolean", "default": false},
     "ipv6InboundOpen": {"type": "boolean", "default": false},
+    "ipv4InboundOpen": {"type": "boolean", "default": false},
     "outgoingConnections": {"type": "array", "description": "client: gateway keys, or {publicKey, priority}"},
     "clientTun": {"type": "string", "default": "mhup0"},
     "fwmark": {"type": "integer", "default": 27976},

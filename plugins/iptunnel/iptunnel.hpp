@@ -20,6 +20,7 @@
 #include <array>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,10 +87,13 @@ class IptunnelPlugin final : public Plugin,
   void gateway_lease_ended(const LeaseRecord& record);
   void client_tick();
   void apply_client_kernel_state();
-  void apply_gateway_firewall();
+  // Replaces table inet meshhost for `config` in one transaction; false with *why when the
+  // kernel refused it (the old table stays).
+  bool apply_gateway_firewall(const IptunnelConfig& config, std::string* why);
   void install_lease_routes(const std::vector<GrantedAddress>& addresses, bool add);
   void send_control(const PublicKey& to, const std::uint8_t* bytes, std::size_t size);
-  void log_lease(const LeaseRecord& record);
+  void log_lease(const LeaseRecord& record);       // the log and the lease log
+  void log_lease_file(const LeaseRecord& record);  // the lease log only
   void warn(const std::string& line);
   void info(const std::string& line);
   std::uint64_t now_s() const noexcept;
@@ -167,6 +171,10 @@ class IptunnelPlugin final : public Plugin,
 
   ClientKernelState applied_;  // what the client TUN and routes hold now
   std::uint32_t client_mtu_ = 0;  // mhup0's MTU now
+  bool kernel_dirty_ = false;     // a kernel change failed: try again at the next tick
+  // Keys whose denial was logged at info (once per key and run), bounded.
+  static constexpr std::size_t kMaxDeniedLogged = 1024;
+  std::set<PublicKey, KeyLess> denied_logged_;
   std::vector<IpBlock> gateway_addresses_;  // on the gateway TUN
   bool rules_installed_ = false;
 };

@@ -248,13 +248,14 @@ std::optional<IptunnelConfig> parse_iptunnel_config(Str config_json, ErrorSink* 
   bool valid = true;
   static const char* const kKeys[] = {"allowedConnections", "outgoingConnections", "ip4Pool", "ip6Pool",
                                       "leaseSeconds", "mtu", "dnsServers", "gatewayTun", "nat", "clientIsolation",
-                                      "blockSmtp", "ipv6InboundOpen", "clientTun", "fwmark", "routingTable",
+                                      "blockSmtp", "ipv6InboundOpen", "ipv4InboundOpen", "clientTun", "fwmark", "routingTable",
                                       "rulePriority", "timers"};
   for (const auto& [key, value] : root.items()) {
     if (!is_one_of(key, kKeys)) {
       report(errors, key,
              "allowedConnections, outgoingConnections, ip4Pool, ip6Pool, leaseSeconds, mtu, dnsServers, "
-             "gatewayTun, nat, clientIsolation, blockSmtp, ipv6InboundOpen, clientTun, fwmark, routingTable, "
+             "gatewayTun, nat, clientIsolation, blockSmtp, ipv6InboundOpen, ipv4InboundOpen, clientTun, fwmark, "
+             "routingTable, "
              "rulePriority or timers",
              "an unknown key");
       valid = false;
@@ -267,6 +268,7 @@ std::optional<IptunnelConfig> parse_iptunnel_config(Str config_json, ErrorSink* 
   valid = read_bool(root, "clientIsolation", &config.client_isolation, errors) && valid;
   valid = read_bool(root, "blockSmtp", &config.block_smtp, errors) && valid;
   valid = read_bool(root, "ipv6InboundOpen", &config.ipv6_inbound_open, errors) && valid;
+  valid = read_bool(root, "ipv4InboundOpen", &config.ipv4_inbound_open, errors) && valid;
   if (auto it = root.find("nat"); it != root.end()) {
     if (!it->is_object()) {
       report(errors, "nat", "an object like {\"uplink\": \"eth0\"}", describe_found(*it));
@@ -401,6 +403,21 @@ std::optional<IptunnelConfig> parse_iptunnel_config(Str config_json, ErrorSink* 
         } else {
           gateway.key = *key;
           config.outgoing.push_back(gateway);
+        }
+      }
+    }
+  }
+  // The pools' first host address is the gateway's own on its TUN: no client may hold it.
+  for (const auto& pool : {config.ip4_pool, config.ip6_pool}) {
+    if (!pool) continue;
+    const IpAddress own = add_offset(network_of(*pool), 1);
+    for (std::size_t i = 0; i < config.allowed.size(); ++i) {
+      for (const PinnedAddress& p : config.allowed[i].addresses) {
+        if (contains(p.alloc, own)) {
+          report(errors, "allowedConnections", "blocks apart from the gateway's own tunnel address " + format_ip(own) +
+                                                   " (the first of " + format_block(*pool) + ")",
+                 format_block(p.alloc) + " for " + format_public_key(config.allowed[i].key));
+          valid = false;
         }
       }
     }

@@ -66,6 +66,7 @@ struct IptunnelConfig {
   bool client_isolation = false;     // clients may not reach each other
   bool block_smtp = false;           // no TCP port 25 from clients
   bool ipv6_inbound_open = false;    // let unsolicited inbound IPv6 reach clients
+  bool ipv4_inbound_open = false;    // the same for IPv4 (routed, not NATed, client addresses)
   // Client side: gateways to ask for addresses.
   std::vector<OutgoingConnection> outgoing;
   std::string client_tun = "mhup0";  // the client's TUN, towards its gateways

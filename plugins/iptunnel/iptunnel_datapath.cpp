@@ -167,9 +167,10 @@ void IptunnelPlugin::read_gateway_batch() noexcept {
     }
     FlowKey flow;
     const bool opened = parse_flow(packet->view(), &flow) && flows_->opened_by_client(*client, flow, now);
-    // IPv4 reaches clients through NAT, which lets in only what they opened; IPv6 is
-    // routed, so the flow table is what keeps the unsolicited out.
-    if (!opened && is_ip6(packet) && !config_.ipv6_inbound_open) {
+    // Only what a client opened gets in, unless its family is configured open: routed IPv6
+    // (and routed IPv4) would otherwise let anyone reach it, and NAT alone does not stop a
+    // neighbour on the uplink sending to a client's address.
+    if (!opened && !(is_ip6(packet) ? config_.ipv6_inbound_open : config_.ipv4_inbound_open)) {
       drop(Drop::unsolicited, packet);
       continue;
     }

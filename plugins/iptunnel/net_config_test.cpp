@@ -7,6 +7,7 @@
 // The child counts failed checks and exits with that count; the parent shows its report.
 // Without root, or where namespaces cannot be made, the test reports itself skipped
 // (exit 77, CTest's SKIP_RETURN_CODE) with the reason.
+#include "child_facts.hpp"
 #include "net_config.hpp"
 
 #include <doctest/doctest.h>
@@ -32,15 +33,12 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sched.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -563,46 +561,27 @@ int run_in_namespace(Checks& checks) {
   return checks.failures();
 }
 
-std::string skip_line(const std::string& reason) { return "iptunnel_net_root_test: SKIPPED: " + reason; }
+[[noreturn]] void skip(const std::string& reason) { mh::testing_support::skip_test("iptunnel_net_root_test: SKIPPED: " + reason); }
 
-[[noreturn]] void skip(const std::string& reason) {
-  MESSAGE(skip_line(reason));
-  std::cout.flush();
-  std::cerr << skip_line(reason) << std::endl;
-  std::_Exit(77);
+// In the child: the checks' report goes to the parent, their failure count is the exit code.
+int report_checks(std::ostream& out) {
+  Checks checks;
+  int code = 1;
+  try {
+    code = run_in_namespace(checks);
+  } catch (const std::exception& e) {
+    checks.note(std::string("FAILED exception: ") + e.what());
+  }
+  out << checks.report();
+  return code == 77 ? 77 : std::min(code, 76);  // 77 would read as a skip
 }
 
 }  // namespace
 
 TEST_CASE("NetConfig sets addresses, routes, rules and proxy neighbours, and remove_own clears only meshhost's") {
   if (::geteuid() != 0) skip("needs root (a veth pair in a private network namespace)");
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  std::cout.flush();
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(fds[0]);
-    Checks checks;
-    int code = 1;
-    try {
-      code = run_in_namespace(checks);
-    } catch (const std::exception& e) {
-      checks.note(std::string("FAILED exception: ") + e.what());
-    }
-    const std::string text = checks.report();
-    (void)!::write(fds[1], text.data(), text.size());
-    std::_Exit(code == 77 ? 77 : std::min(code, 76));  // 77 would read as a skip
-  }
-  ::close(fds[1]);
-  std::string text;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  MESSAGE("the child reported:\n" << text);
-  REQUIRE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 77) skip(text.substr(std::min(text.size(), std::string("skip ").size())));
-  CHECK(WEXITSTATUS(status) == 0);
+  mh::testing_support::ChildReport child = mh::testing_support::run_in_child(report_checks);
+  MESSAGE("the child reported:\n" << child.text);
+  if (child.exit_code == 77) skip(child.facts["skip"]);
+  CHECK(child.exit_code == 0);
 }

@@ -198,6 +198,12 @@ std::string render_gateway_ruleset(const GatewayFirewall& fw) {
     out << from << "oifname " << quoted(fw.tunnel) << " drop comment \"client isolation\"\n";
   }
   if (fw.block_smtp) out << from << "tcp dport " << kSmtpPort << " drop comment \"no SMTP from clients\"\n";
+  for (const FamilyRules& f : families) {
+    const bool only = f.family == Family::ip4 ? fw.tunnel_only_forwarding4 : fw.tunnel_only_forwarding6;
+    if (!only) continue;
+    out << "\t\tiifname != " << quoted(fw.tunnel) << " oifname != " << quoted(fw.tunnel) << " meta nfproto "
+        << f.nfproto << " drop comment \"forwarding is on for the tunnel only\"\n";
+  }
   out << "\t}\n\n";
 
   out << "\tchain input {\n"

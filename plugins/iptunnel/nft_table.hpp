@@ -24,6 +24,11 @@ struct GatewayFirewall {
   bool client_isolation = false;       // clients may not reach each other through the gateway
   bool block_smtp = false;             // no tcp/25 from clients
   std::uint16_t mtu = 1280;            // tunnel MTU: TCP MSS clamped to mtu-40 (IPv4) / mtu-60 (IPv6)
+  // Forwarding was off before meshhost turned it on for the tunnel: traffic that neither
+  // enters nor leaves `tunnel` is still not forwarded (per family), so the gateway does
+  // not become a router between its other interfaces.
+  bool tunnel_only_forwarding4 = false;
+  bool tunnel_only_forwarding6 = false;
 };
 
 // The whole nft script that replaces table `inet meshhost` in one transaction: "add table

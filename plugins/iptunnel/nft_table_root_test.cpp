@@ -3,6 +3,7 @@
 // removes `inet meshhost` beside an operator's own tables, and reports what it saw as
 // "key value" lines over a pipe; the parent checks them. Without root, or where namespaces
 // cannot be made, the test reports itself skipped (exit 77, CTest's SKIP_RETURN_CODE).
+#include "child_facts.hpp"
 #include "nft_table.hpp"
 
 #include <nftables/libnftables.h>
@@ -10,14 +11,10 @@
 #include <doctest/doctest.h>
 
 #include <sched.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -70,6 +67,8 @@ GatewayFirewall typical() {
   fw.dns_servers = {ip("192.168.1.1"), ip("2001:db8:ffff::53")};
   fw.client_isolation = true;
   fw.block_smtp = true;
+  fw.tunnel_only_forwarding4 = true;
+  fw.tunnel_only_forwarding6 = true;
   return fw;
 }
 
@@ -226,55 +225,17 @@ int run_in_namespace(std::ostream& out) {
   return 0;
 }
 
-std::string skip_line(const std::string& reason) { return "iptunnel_nft_root_test: SKIP: " + reason; }
-
-[[noreturn]] void skip(const std::string& reason) {
-  MESSAGE(skip_line(reason));
-  std::cout.flush();
-  std::cerr << skip_line(reason) << std::endl;
-  std::_Exit(77);
-}
+[[noreturn]] void skip(const std::string& reason) { mh::testing_support::skip_test("iptunnel_nft_root_test: SKIP: " + reason); }
 
 }  // namespace
 
 TEST_CASE("the gateway's table replaces itself atomically and leaves the operator's tables alone") {
   if (::geteuid() != 0) skip("needs root (nftables in a private network namespace)");
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  std::cout.flush();
-  std::fflush(stdout);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(fds[0]);
-    std::ostringstream facts;
-    int code = 1;
-    try {
-      code = run_in_namespace(facts);
-    } catch (...) {
-      facts << "exception\n";
-    }
-    const std::string text = facts.str();
-    (void)!::write(fds[1], text.data(), text.size());
-    std::_Exit(code);
-  }
-  ::close(fds[1]);
-  std::string text;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  INFO("the child reported:\n" << text);
-  REQUIRE(WIFEXITED(status));
-  std::map<std::string, std::string> facts;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    const auto space = line.find(' ');
-    facts[line.substr(0, space)] = space == std::string::npos ? "" : line.substr(space + 1);
-  }
-  if (WEXITSTATUS(status) == 77) skip(facts["skip"]);
-  REQUIRE(WEXITSTATUS(status) == 0);
+  mh::testing_support::ChildReport child = mh::testing_support::run_in_child(run_in_namespace);
+  INFO("the child reported:\n" << child.text);
+  if (child.exit_code == 77) skip(child.facts["skip"]);
+  REQUIRE(child.exit_code == 0);
+  std::map<std::string, std::string>& facts = child.facts;
 
   REQUIRE(facts["open"] == "ok");
   REQUIRE(facts["operator_applied"] == "ok");

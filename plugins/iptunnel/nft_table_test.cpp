@@ -222,3 +222,15 @@ TEST_CASE("IPv6-only gateway: routed, never translated") {
   CHECK(!has(script, "postrouting"));
   check_balanced(script);
 }
+
+TEST_CASE("forwarding meshhost turned on carries the tunnel's traffic only, per family") {
+  GatewayFirewall fw = typical();
+  const std::string both_off = render_gateway_ruleset(fw);
+  CHECK(both_off.find("forwarding is on for the tunnel only") == std::string::npos);
+  fw.tunnel_only_forwarding4 = true;
+  const std::string script = render_gateway_ruleset(fw);
+  CHECK(script.find("iifname != \"mhgw0\" oifname != \"mhgw0\" meta nfproto ipv4 drop") != std::string::npos);
+  CHECK(script.find("meta nfproto ipv6 drop comment \"forwarding is on for the tunnel only\"") == std::string::npos);
+  fw.tunnel_only_forwarding6 = true;
+  CHECK(render_gateway_ruleset(fw).find("oifname != \"mhgw0\" meta nfproto ipv6 drop") != std::string::npos);
+}

@@ -182,6 +182,16 @@ bool SysctlState::set(const std::string& name, const std::string& value, std::st
   return true;
 }
 
+std::string SysctlState::value_before(const std::string& name) const {
+  const std::string relative = relative_path(name);
+  if (relative.empty()) return {};
+  for (const auto& original : originals_) {
+    if (original.first == relative) return original.second;
+  }
+  std::string current;
+  return read_value(path_of(relative), &current) == 0 ? normalized(current) : std::string();
+}
+
 std::vector<std::string> SysctlState::restore_all() {
   std::vector<std::string> problems;
   std::vector<std::pair<std::string, std::string>> failed;

@@ -36,6 +36,10 @@ class SysctlState {
   // the state file for the next start to retry.
   std::vector<std::string> restore_all();
 
+  // The value `name` had before meshhost: its recorded original when this process or a
+  // predecessor changed it, else its value now. Empty when it cannot be read.
+  std::string value_before(const std::string& name) const;
+
   // How many originals the constructor found in the state file.
   std::size_t adopted() const noexcept { return adopted_; }
 

@@ -98,6 +98,9 @@ TEST_CASE("after kill -9 the next process restores the value from before the fir
 
   SysctlState second(sys.proc_sys, sys.state_file);
   CHECK(second.adopted() == 1);
+  // What the operator had, not what the dead process left: the gateway decides by it.
+  CHECK(second.value_before("net.ipv4.ip_forward") == "0");
+  CHECK(second.value_before("net.ipv6.conf.eth0.proxy_ndp") == "1");  // never changed: its value now
   // The second one finds the value it wants already set: the first one's, not the operator's.
   REQUIRE(second.set("net.ipv4.ip_forward", "1", &error));
   REQUIRE(second.set("net.ipv6.conf.all.forwarding", "1", &error));

@@ -8,6 +8,7 @@
 // not; the kernel accepts tun's Packet Too Big; stop removes the device.
 // Without root, or where namespaces cannot be made, the test reports itself skipped
 // (exit 77, CTest's SKIP_RETURN_CODE) with the reason.
+#include "child_facts.hpp"
 #include "event_loop.hpp"
 #include "ipv6.hpp"
 #include "tun_test_support.hpp"
@@ -26,16 +27,13 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
-#include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -304,54 +302,17 @@ int run_in_namespace(std::ostream& out) {
   return 0;
 }
 
-std::string skip_line(const std::string& reason) { return "tun_device_test: SKIPPED: " + reason; }
-
-[[noreturn]] void skip(const std::string& reason) {
-  MESSAGE(skip_line(reason));
-  std::cout.flush();
-  std::cerr << skip_line(reason) << std::endl;
-  std::_Exit(77);
-}
+[[noreturn]] void skip(const std::string& reason) { mh::testing_support::skip_test("tun_device_test: SKIPPED: " + reason); }
 
 }  // namespace
 
 TEST_CASE("the plugin puts the node's address on a real TUN device and carries packets both ways") {
   if (::geteuid() != 0) skip("needs root (a TUN device in a private network namespace)");
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  std::cout.flush();
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(fds[0]);
-    std::ostringstream facts;
-    int code = 1;
-    try {
-      code = run_in_namespace(facts);
-    } catch (...) {
-      facts << "exception\n";
-    }
-    const std::string text = facts.str();
-    (void)!::write(fds[1], text.data(), text.size());
-    std::_Exit(code);
-  }
-  ::close(fds[1]);
-  std::string text;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  INFO("the child reported:\n" << text);
-  REQUIRE(WIFEXITED(status));
-  std::map<std::string, std::string> facts;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    const auto space = line.find(' ');
-    facts[line.substr(0, space)] = space == std::string::npos ? "" : line.substr(space + 1);
-  }
-  if (WEXITSTATUS(status) == 77) skip(facts["skip"]);
-  REQUIRE(WEXITSTATUS(status) == 0);
+  mh::testing_support::ChildReport child = mh::testing_support::run_in_child(run_in_namespace);
+  INFO("the child reported:\n" << child.text);
+  if (child.exit_code == 77) skip(child.facts["skip"]);
+  REQUIRE(child.exit_code == 0);
+  std::map<std::string, std::string>& facts = child.facts;
 
   REQUIRE(facts["start"] == "ok");
   CHECK(facts["ifindex"] != "0");

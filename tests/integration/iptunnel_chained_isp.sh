@@ -9,7 +9,7 @@
 # - C fetches over IPv4 and IPv6 intact: its IPv4 is translated twice (at G2 to
 #   100.100.0.2, at G1 to G1's uplink address, which the Internet sees), its IPv6 is
 #   routed through both gateways (the Internet sees 2001:db8:1:2::11);
-# - G2's own traffic still leaves through G1 (the Internet sees 203.0.113.1 and
+# - G2's own traffic still leaves through G1 (the Internet sees 198.51.100.1 and
 #   2001:db8:1:2::1).
 # Bound: a lease within one request retry of the session to the gateway; G2's gateway side
 # answers C whether or not its own lease is in yet, so C's path works once both leases are
@@ -27,7 +27,7 @@ mesh_make_nodes 3
 mesh_link 1 2
 mesh_link 2 3
 ipt_make_internet
-ipt_uplink 1 1  # G1: 203.0.113.1; the Internet routes 2001:db8:1::/48 to it
+ipt_uplink 1 1  # G1: 198.51.100.1; the Internet routes 2001:db8:1::/48 to it
 g1=$(mesh_key 1) g2=$(mesh_key 2) c=$(mesh_key 3)
 
 ipt_gateway_config 1 "$(ipt_pin "$g2" 100.100.0.2 2001:db8:1:2::1 '"ip6Alloc": 64')"
@@ -49,7 +49,7 @@ grep -q "inet 100.100.2.11/32" <<<"$(ip -n n3 -o addr show dev mhup0)" || mh_fai
 grep -q "inet6 2001:db8:1:2::11/128" <<<"$(ip -n n3 -o addr show dev mhup0)" || mh_fail "C's TUN lacks 2001:db8:1:2::11"
 
 mh_wait_for 30 "C to fetch over IPv4 through G2 and G1" ipt_fetch4 3
-[ "$(ipt_last_peer 4)" = 203.0.113.1 ] || mh_fail "the Internet saw $(ipt_last_peer 4) for C's IPv4, not G1's uplink address"
+[ "$(ipt_last_peer 4)" = 198.51.100.1 ] || mh_fail "the Internet saw $(ipt_last_peer 4) for C's IPv4, not G1's uplink address"
 mh_wait_for 30 "C to fetch over IPv6 through G2 and G1" ipt_fetch6 3
 [ "$(ipt_last_peer 6)" = 2001:db8:1:2::11 ] || mh_fail "the Internet saw $(ipt_last_peer 6) for C's IPv6, not its own address"
 # G1 grants G2 only 100.100.0.2: C's IPv4 got through because G2 translated it.
@@ -57,7 +57,7 @@ mh_wait_for 30 "C to fetch over IPv6 through G2 and G1" ipt_fetch6 3
 mh_log "C: ${IPT_OFFER_MB} MiB intact over IPv4 (NAT twice) and IPv6 (routed through both gateways)"
 
 mh_wait_for 30 "G2 to fetch over IPv4 through G1" ipt_fetch4 2
-[ "$(ipt_last_peer 4)" = 203.0.113.1 ] || mh_fail "the Internet saw $(ipt_last_peer 4) for G2's IPv4, not G1's uplink address"
+[ "$(ipt_last_peer 4)" = 198.51.100.1 ] || mh_fail "the Internet saw $(ipt_last_peer 4) for G2's IPv4, not G1's uplink address"
 mh_wait_for 30 "G2 to fetch over IPv6 through G1" ipt_fetch6 2
 [ "$(ipt_last_peer 6)" = 2001:db8:1:2::1 ] || mh_fail "the Internet saw $(ipt_last_peer 6) for G2's IPv6, not its own address"
 mh_log "G2's own traffic intact through G1"

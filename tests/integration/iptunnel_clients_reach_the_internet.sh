@@ -7,6 +7,7 @@
 # - C1, C2, C3 get their pinned addresses and fetch data from the Internet host intact,
 #   over IPv4 through NAT (the host sees G's uplink address) and routed IPv6 (it sees the
 #   client's own address);
+# - the gateway's LAN (its uplink's subnet) is out of the clients' reach;
 # - R is denied, and IP data it sends anyway never reaches the Internet namespace (its
 #   UDP counter there stays 0, while C1's genuine datagram is counted);
 # - C1's packets with C2's source address are dropped at G and counted;
@@ -56,12 +57,18 @@ grep -q "inet6 2001:db8:1::11/128" <<<"$c1_addresses" || mh_fail "C1's TUN lacks
 
 for i in 2 3 4; do
   mh_wait_for 30 "n$i to fetch over IPv4 through the gateway" ipt_fetch4 "$i"
-  [ "$(ipt_last_peer 4)" = 203.0.113.1 ] || mh_fail "the Internet saw $(ipt_last_peer 4), not the gateway's NAT address"
+  [ "$(ipt_last_peer 4)" = 198.51.100.1 ] || mh_fail "the Internet saw $(ipt_last_peer 4), not the gateway's NAT address"
   mh_wait_for 30 "n$i to fetch over IPv6 through the gateway" ipt_fetch6 "$i"
   [ "$(ipt_last_peer 6)" = "2001:db8:1::1$((i - 1))" ] ||
     mh_fail "the Internet saw $(ipt_last_peer 6) for n$i's IPv6, not its own address"
 done
 mh_log "C1, C2, C3: ${IPT_OFFER_MB} MiB intact over IPv4 (NAT) and IPv6 (routed)"
+# The gateway's LAN is out of bounds: its uplink's subnet (where the Internet's router
+# answers the same TCP service) and its mesh links' subnets.
+for target in "$(ipt_uplink4 254) 8080" "2001:db8:ff00::fe 8081"; do
+  ! ip netns exec n2 timeout 10 "$MESH_PYTHON" "$IPT_HERE/tcp_transfer.py" fetch $target 3 >/dev/null 2>&1 ||
+    mh_fail "C1 reached $target on the gateway's uplink subnet"
+done
 
 # Counters in the Internet namespace: UDP port 9 on its IPv4 address.
 ip netns exec inet "$MESH_PYTHON" "$IPT_HERE/udp_count.py" 203.0.113.100 9 "$MH_TMP/count" &

@@ -1,6 +1,6 @@
 # Shared by the iptunnel scenarios (source after lib.sh, mh_enter_world and mesh_lib.sh):
-# the "Internet" namespace `inet` — a bridge holding 203.0.113.100/24 and
-# 2001:db8:ffff::100/64, where a TCP service offers data — gateway uplinks into it, the
+# the "Internet" namespace `inet` — a host on 203.0.113.100 and 2001:db8:ffff::100 where a
+# TCP service offers data, behind a router the gateways' uplinks reach — the
 # iptunnel configs of gateways and clients, and readers of iptunnel.status.
 
 IPT_FWMARK=27976
@@ -10,15 +10,20 @@ IPT_HERE=$(dirname "${BASH_SOURCE[0]}")
 # said no asked again after 2 s.
 IPT_CLIENT_TIMERS='{ "requestRetryMs": 500, "probeIntervalMs": 500, "gatewayDeadMs": 2000, "deniedRetryMs": 2000 }'
 
-# ipt_make_internet: the namespace and its TCP service (port 8080, both families).
+# ipt_make_internet: the namespace and its TCP service (port 8080, both families). The
+# host's addresses sit behind the router the gateways' uplinks share (198.51.100.254,
+# 2001:db8:ff00::fe on bridge br0): a gateway's uplink subnet is its LAN, which clients may
+# not reach, so the Internet must lie beyond it.
 ipt_make_internet() {
   ip netns add inet
   ip -n inet link set lo up
   ip netns exec inet sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
   ip -n inet link add br0 type bridge
   ip -n inet link set br0 up
-  ip -n inet addr add 203.0.113.100/24 dev br0
-  ip -n inet addr add 2001:db8:ffff::100/64 dev br0 nodad
+  ip -n inet addr add 198.51.100.254/24 dev br0
+  ip -n inet addr add 2001:db8:ff00::fe/64 dev br0 nodad
+  ip -n inet addr add 203.0.113.100/32 dev lo
+  ip -n inet addr add 2001:db8:ffff::100/128 dev lo nodad
   ip netns exec inet "$MESH_PYTHON" "$IPT_HERE/tcp_transfer.py" offer 0.0.0.0 8080 "$IPT_OFFER_MB" "$MH_TMP/peers4" &
   MH_PIDS+=($!)
   ip netns exec inet "$MESH_PYTHON" "$IPT_HERE/tcp_transfer.py" offer :: 8081 "$IPT_OFFER_MB" "$MH_TMP/peers6" &
@@ -27,18 +32,21 @@ ipt_make_internet() {
   "$MESH_PYTHON" "$IPT_HERE/tcp_transfer.py" digest "$IPT_OFFER_MB" >"$MH_TMP/offered"
 }
 
-# ipt_uplink I N: node I's uplink `up0` into inet's bridge, 203.0.113.N/24 and
-# 2001:db8:ffff::N/64; inet routes client prefix 2001:db8:N::/48 through it.
+# ipt_uplink I N: node I's uplink `up0` into inet's bridge, 198.51.100.N/24 and
+# 2001:db8:ff00::N/64 (ipt_uplink4 N, ipt_uplink6 N), default routes through inet's
+# router; inet routes client prefix 2001:db8:N::/48 through it.
+ipt_uplink4() { echo "198.51.100.$1"; }
+ipt_uplink6() { echo "2001:db8:ff00::$1"; }
 ipt_uplink() {
   local i=$1 n=$2
   ip link add up0 netns "n$i" type veth peer name "up-n$i" netns inet
   ip -n inet link set "up-n$i" master br0 up
-  ip -n "n$i" addr add "203.0.113.$n/24" dev up0
-  ip -n "n$i" addr add "2001:db8:ffff::$n/64" dev up0 nodad
+  ip -n "n$i" addr add "$(ipt_uplink4 "$n")/24" dev up0
+  ip -n "n$i" addr add "$(ipt_uplink6 "$n")/64" dev up0 nodad
   ip -n "n$i" link set up0 up
-  ip -n "n$i" route add default via 203.0.113.100
-  ip -n "n$i" -6 route add default via 2001:db8:ffff::100
-  ip -n inet -6 route add "2001:db8:$n::/48" via "2001:db8:ffff::$n"
+  ip -n "n$i" route add default via 198.51.100.254
+  ip -n "n$i" -6 route add default via 2001:db8:ff00::fe
+  ip -n inet -6 route add "2001:db8:$n::/48" via "$(ipt_uplink6 "$n")"
 }
 
 # ipt_pin KEY IP4 IP6 [EXTRA]: one allowedConnections entry.

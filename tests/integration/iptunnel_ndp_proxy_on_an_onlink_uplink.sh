@@ -19,7 +19,7 @@ mesh_link 1 2
 ipt_make_internet
 ipt_uplink 1 1
 ip netns exec n1 sysctl -qw net.ipv6.conf.up0.proxy_ndp=0
-ipt_gateway_config 1 "$(ipt_pin "$(mesh_key 2)" 100.100.0.11 2001:db8:ffff::11)"
+ipt_gateway_config 1 "$(ipt_pin "$(mesh_key 2)" 100.100.0.11 2001:db8:ff00::11)"
 # ndpProxy beside the uplink ipt_gateway_config wrote.
 sed -i 's|"nat": { "uplink": "up0" }|"nat": { "uplink": "up0", "ndpProxy": true }|' "$MH_TMP/n1.json"
 ipt_client_config 2 "\"$(mesh_key 1)\""
@@ -27,10 +27,10 @@ mesh_start 1
 mesh_start 2
 mh_wait_for 60 "C's lease" ipt_gateway_is 2 "$(mesh_key 1)" leased
 [ "$(ip netns exec n1 sysctl -n net.ipv6.conf.up0.proxy_ndp)" = 1 ] || mh_fail "proxy_ndp is not on on the uplink"
-grep -q "2001:db8:ffff::11 dev up0" <<<"$(ip -n n1 -6 neigh show proxy)" ||
+grep -q "2001:db8:ff00::11 dev up0" <<<"$(ip -n n1 -6 neigh show proxy)" ||
   mh_fail "no proxy neighbour entry for C's address on the uplink: $(ip -n n1 -6 neigh show proxy)"
 mh_wait_for 30 "C to fetch over IPv6 through the on-link uplink" ipt_fetch6 2
-[ "$(ipt_last_peer 6)" = 2001:db8:ffff::11 ] || mh_fail "the Internet saw $(ipt_last_peer 6), not C's own address"
+[ "$(ipt_last_peer 6)" = 2001:db8:ff00::11 ] || mh_fail "the Internet saw $(ipt_last_peer 6), not C's own address"
 ipt_fetch4 2 || mh_fail "C's IPv4 fetch failed"
 mesh_stop_all
 [ -z "$(ip -n n1 -6 neigh show proxy)" ] || mh_fail "stop left the proxy entry: $(ip -n n1 -6 neigh show proxy)"
