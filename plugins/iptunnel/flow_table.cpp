@@ -263,7 +263,8 @@ std::size_t client_home(const PublicKey& key, std::size_t mask) noexcept {
 bool parse_flow(ByteSpan ip_packet, FlowKey* out) noexcept { return parse_packet(ip_packet, false, out); }
 
 FlowTable::FlowTable(const FlowTableLimits& limits)
-    : per_client_(std::max<std::size_t>(limits.per_client, 1)),
+    : seed_(limits.hash_seed),
+      per_client_(std::max<std::size_t>(limits.per_client, 1)),
       tcp_ns_(std::uint64_t{std::max<std::uint32_t>(limits.timeouts.tcp_s, 1)} * kNsPerSecond),
       udp_ns_(std::uint64_t{std::max<std::uint32_t>(limits.timeouts.udp_s, 1)} * kNsPerSecond),
       icmp_ns_(std::uint64_t{std::max<std::uint32_t>(limits.timeouts.icmp_s, 1)} * kNsPerSecond),
@@ -279,8 +280,8 @@ FlowTable::FlowTable(const FlowTableLimits& limits)
   client_mask_ = clients_.size() - 1;
 }
 
-std::uint64_t FlowTable::hash_of(const PublicKey& client, const Flow& f) noexcept {
-  std::uint64_t h = mix(0, load64(client.bytes));
+std::uint64_t FlowTable::hash_of(const PublicKey& client, const Flow& f) const noexcept {
+  std::uint64_t h = mix(seed_, load64(client.bytes));
   h = mix(h, load64(f.client_address.bytes));
   h = mix(h, load64(f.client_address.bytes + 8));
   h = mix(h, load64(f.remote_address.bytes));

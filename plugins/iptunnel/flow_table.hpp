@@ -70,6 +70,9 @@ struct FlowTableLimits {
   std::size_t per_client = 4096;     // entries one client may hold
   std::size_t max_clients = 4096;    // clients holding entries at once; at least the pinned keys
   FlowTimeouts timeouts;
+  // Mixed into every slot's hash. The plugin draws it at random, so a client cannot work
+  // out which probe window another client's flow falls in and crowd it out.
+  std::uint64_t hash_seed = 0;
 };
 
 // What the table had to do or refuse, for the plugin's counters.
@@ -145,7 +148,7 @@ class FlowTable {
     std::uint32_t flows = 0;  // 0: an empty slot
   };
 
-  static std::uint64_t hash_of(const PublicKey& client, const Flow& f) noexcept;
+  std::uint64_t hash_of(const PublicKey& client, const Flow& f) const noexcept;
   std::uint64_t timeout_ns(std::uint8_t protocol) const noexcept;
   // The slot holding a live `f` of `client`, or -1.
   std::ptrdiff_t find(const PublicKey& client, const Flow& f, std::uint64_t hash, std::uint64_t now_ns) const noexcept;
@@ -166,6 +169,8 @@ class FlowTable {
   std::vector<ClientSlot> clients_;  // linear probing, at most half full
   std::size_t client_mask_ = 0;
   std::size_t client_count_ = 0;
+
+  std::uint64_t seed_;
 
   std::size_t per_client_;
   std::size_t max_clients_;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <exception>
 #include <new>
+#include <random>
 
 namespace mh::iptunnel {
 
@@ -173,6 +174,8 @@ Status IptunnelPlugin::start_gateway() {
   hook_pool_ = std::make_unique<FixedPacketPool>(kHookPoolPackets, kHookPoolBuffer, kSessionHeadroom);
   FlowTableLimits limits;
   limits.max_clients = std::max(limits.max_clients, config_.allowed.size());
+  std::random_device random;
+  limits.hash_seed = std::uint64_t{random()} << 32 | random();
   flows_ = std::make_unique<FlowTable>(limits);
 
   gateway_tun_ = TunnelDevice::open(config_.gateway_tun, &error);

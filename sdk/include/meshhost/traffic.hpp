@@ -59,6 +59,12 @@ class TrafficHook {
 // Queued packets belong to pools that live as long as the iptunnel plugin. A hook's plugin
 // requires "iptunnel", so it stops first: before its stop() returns it must resume or
 // release every packet it holds, then remove its hook.
+//
+// Those pools are shared: upstream packets a hook sees are copies from one pool of 1024
+// for all clients, downstream ones come from the sessions' pool the whole node sends from
+// (2048). A hook that queues must bound what it holds — per client and in all, well under
+// those numbers — or one shaped client starves every other client and the node's own
+// traffic (when a pool is empty, packets are dropped and counted `no_buffers`).
 class TrafficHooks {
  public:
   // Starts calling `hook` (borrowed until remove_hook) for every packet. Hooks run in the
