@@ -83,7 +83,27 @@ IptunnelPlugin::~IptunnelPlugin() { stop(); }
 void IptunnelPlugin::info(const std::string& line) { host_->log(LogLevel::info, Str::of(line)); }
 void IptunnelPlugin::warn(const std::string& line) { host_->log(LogLevel::warn, Str::of(line)); }
 
-std::uint64_t IptunnelPlugin::now_s() const noexcept { return static_cast<std::uint64_t>(std::time(nullptr)); }
+// Leases run on the monotonic clock, so a board without a real-time clock whose NTP steps
+// the time at boot neither ends every lease at once nor stretches them; the lease log and
+// the admin view show wall-clock seconds.
+std::uint64_t IptunnelPlugin::now_s() const noexcept { return host_->loop()->now_ns() / kNsPerSecond; }
+
+std::uint64_t IptunnelPlugin::wall_s(std::uint64_t monotonic_s) const noexcept {
+  // One offset between the clocks, so the same moment always shows as the same second; it
+  // moves only when the wall clock was stepped (more than a second of disagreement).
+  const std::int64_t offset = static_cast<std::int64_t>(std::time(nullptr)) - static_cast<std::int64_t>(now_s());
+  if (!wall_offset_known_ || offset > wall_offset_ + 1 || offset < wall_offset_ - 1) {
+    wall_offset_ = offset;
+    wall_offset_known_ = true;
+  }
+  return static_cast<std::uint64_t>(wall_offset_ + static_cast<std::int64_t>(monotonic_s));
+}
+
+LeaseRecord IptunnelPlugin::on_wall_clock(LeaseRecord record) const {
+  record.start_s = wall_s(record.start_s);
+  record.end_s = wall_s(record.end_s);
+  return record;
+}
 
 Status IptunnelPlugin::init() noexcept {
   for (std::size_t i = 0; i < kDropCount; ++i) {
@@ -425,13 +445,13 @@ void IptunnelPlugin::send_control(const PublicKey& to, const std::uint8_t* bytes
 }
 
 void IptunnelPlugin::log_lease(const LeaseRecord& record) {
-  info("lease " + format_lease_record(record));
+  info("lease " + format_lease_record(on_wall_clock(record)));
   log_lease_file(record);
 }
 
 void IptunnelPlugin::log_lease_file(const LeaseRecord& record) {
   if (lease_log_ == nullptr) return;
-  std::fprintf(lease_log_, "%s\n", format_lease_record(record).c_str());
+  std::fprintf(lease_log_, "%s\n", format_lease_record(on_wall_clock(record)).c_str());
   std::fflush(lease_log_);
 }
 

@@ -96,7 +96,9 @@ class IptunnelPlugin final : public Plugin,
   void log_lease_file(const LeaseRecord& record);  // the lease log only
   void warn(const std::string& line);
   void info(const std::string& line);
-  std::uint64_t now_s() const noexcept;
+  std::uint64_t now_s() const noexcept;                          // monotonic seconds
+  std::uint64_t wall_s(std::uint64_t monotonic_s) const noexcept;  // the same moment, Unix seconds
+  LeaseRecord on_wall_clock(LeaseRecord record) const;
 
   // ---- data path (iptunnel_datapath.cpp) ----
   void on_session_receive(const SessionPeer& from, Packet* const* packets, std::size_t count) noexcept override;
@@ -171,6 +173,8 @@ class IptunnelPlugin final : public Plugin,
 
   ClientKernelState applied_;  // what the client TUN and routes hold now
   std::uint32_t client_mtu_ = 0;  // mhup0's MTU now
+  mutable std::int64_t wall_offset_ = 0;  // Unix seconds minus monotonic seconds (wall_s)
+  mutable bool wall_offset_known_ = false;
   bool kernel_dirty_ = false;     // a kernel change failed: try again at the next tick
   // Keys whose denial was logged at info (once per key and run), bounded.
   static constexpr std::size_t kMaxDeniedLogged = 1024;

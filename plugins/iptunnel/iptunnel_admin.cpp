@@ -37,8 +37,8 @@ Status IptunnelPlugin::status(Str, StringSink* result) noexcept {
         nlohmann::json entry = {{"publicKey", format_public_key(c.key)},
                                 {"active", c.active},
                                 {"addresses", addresses_json(c.addresses.data(), c.addresses.size())},
-                                {"start", c.start_s},
-                                {"end", c.end_s}};
+                                {"start", wall_s(c.start_s)},
+                                {"end", wall_s(c.end_s)}};
         const auto t = client_traffic_.find(c.key);
         const Traffic traffic = t != client_traffic_.end() ? t->second : Traffic{};
         entry["packetsUp"] = traffic.packets_up;
