@@ -297,6 +297,12 @@ std::uint8_t GatewayTable::held_families(const PublicKey& key) const noexcept {
   return families;
 }
 
+std::vector<GrantedAddress> GatewayTable::held(const PublicKey& key) const {
+  const Client* c = find(key);
+  if (!c || !c->active) return {};
+  return std::vector<GrantedAddress>(c->held, c->held + c->held_count);
+}
+
 std::vector<GatewayTable::ClientView> GatewayTable::clients() const {
   std::vector<ClientView> views;
   for (const Client& c : clients_) {

@@ -72,6 +72,8 @@ class GatewayTable {
   // The families of `key`'s live lease (kWantIp4 | kWantIp6), 0 when it holds none: what a
   // probe is answered with.
   std::uint8_t held_families(const PublicKey& key) const noexcept;
+  // The addresses of `key`'s live lease; empty when it holds none.
+  std::vector<GrantedAddress> held(const PublicKey& key) const;
 
   // One client as the admin views show it.
   struct ClientView {

@@ -472,6 +472,7 @@ void IptunnelPlugin::install_lease_routes(const std::vector<GrantedAddress>& add
 }
 
 void IptunnelPlugin::gateway_request(const PublicKey& from, const ControlMessage& request, MessageType type) {
+  const std::vector<GrantedAddress> before = gateway_->held(from);
   GatewayDecision d = gateway_->request(from, request.families, request.nonce, now_s());
   std::uint8_t out[kMaxControlSize];
   if (!d.granted) {
@@ -488,6 +489,15 @@ void IptunnelPlugin::gateway_request(const PublicKey& from, const ControlMessage
     if (d.record->event == LeaseRecord::Event::granted || type == MessageType::lease_request) {
       install_lease_routes(d.record->addresses, true);
     }
+    // A renewal for fewer families than the lease held: the addresses it no longer holds go.
+    std::vector<GrantedAddress> dropped;
+    for (const GrantedAddress& a : before) {
+      const bool kept = std::any_of(d.record->addresses.begin(), d.record->addresses.end(), [&a](const GrantedAddress& b) {
+        return b.address == a.address && b.alloc == a.alloc;
+      });
+      if (!kept) dropped.push_back(a);
+    }
+    if (!dropped.empty()) install_lease_routes(dropped, false);
     if (d.record->event == LeaseRecord::Event::granted) {
       log_lease(*d.record);
     } else {
