@@ -174,6 +174,9 @@ Status IptunnelPlugin::start() noexcept {
         return s;
       }
     }
+    if (!config_.gateway() && !config_.client()) {
+      info("idle: no allowedConnections, pool or nat (gateway) and no outgoingConnections (client)");
+    }
     on_timer();
     return Status::success();
   } catch (const std::bad_alloc&) {
