@@ -313,8 +313,9 @@ std::optional<IptunnelConfig> parse_iptunnel_config(Str config_json, ErrorSink* 
                               {"probeIntervalMs", &config.timers.probe_interval_ns},
                               {"gatewayDeadMs", &config.timers.gateway_dead_ns},
                               {"deniedRetryMs", &config.timers.denied_retry_ns}};
-      for (const auto& [key, value] : it->items()) {
-        if (std::none_of(std::begin(timers), std::end(timers), [&](const Timer& t) { return key == t.key; })) {
+      for (const auto& item : it->items()) {
+        const std::string& key = item.key();
+        if (std::none_of(std::begin(timers), std::end(timers), [&key](const Timer& t) { return key == t.key; })) {
           report(errors, "timers." + key, "requestRetryMs, probeIntervalMs, gatewayDeadMs or deniedRetryMs", "an unknown key");
           valid = false;
         }
