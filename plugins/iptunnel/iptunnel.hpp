@@ -73,6 +73,7 @@ class IptunnelPlugin final : public Plugin,
   Status add_hook(TrafficHook* hook) noexcept override;
   void remove_hook(TrafficHook* hook) noexcept override;
   void resume(TrafficHook* after, const TrafficInfo& info, Packet* packet) noexcept override;
+  Str plan_of(const PublicKey& client) noexcept override;
 
   // iptunnel.status and iptunnel.reload (iptunnel_admin.cpp).
   Status status(Str params_json, StringSink* result) noexcept;

@@ -298,6 +298,13 @@ void IptunnelPlugin::remove_hook(TrafficHook* hook) noexcept {
   hooks_.erase(std::remove(hooks_.begin(), hooks_.end(), hook), hooks_.end());
 }
 
+Str IptunnelPlugin::plan_of(const PublicKey& client) noexcept {
+  for (const AllowedConnection& c : config_.allowed) {
+    if (std::memcmp(c.key.bytes, client.bytes, kPublicKeySize) == 0) return Str::of(c.plan);
+  }
+  return Str();
+}
+
 void IptunnelPlugin::resume(TrafficHook* after, const TrafficInfo& info, Packet* packet) noexcept {
   if (packet == nullptr) return;
   // The lease may have ended while the packet waited: then it goes nowhere.

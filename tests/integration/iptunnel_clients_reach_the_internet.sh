@@ -14,7 +14,7 @@
 # - packets R sends into C1's tunnel address are dropped at C1 (R is not its gateway);
 # - unsolicited IPv6 from the Internet to C1 is dropped at G;
 # - a traffic hook (tests/plugins/traffic_tap.cpp) sees both directions with "client
-#   opened it" set downstream, can queue every packet (the fetch still arrives intact) and
+#   opened it" set downstream, learns each client's plan, can queue every packet (the fetch still arrives intact) and
 #   drop them (counted);
 # - `meshctl tunnel` shows the clients, their leases and bytes.
 # usage: iptunnel_clients_reach_the_internet.sh MESHHOST MESHCTL TEST_PLUGIN_DIR
@@ -37,8 +37,9 @@ ipt_uplink 1 1
 g=$(mesh_key 1)
 c1=$(mesh_key 2) c2=$(mesh_key 3) c3=$(mesh_key 4) r=$(mesh_key 5)
 
-allowed="$(ipt_pin "$c1" 100.100.0.11 2001:db8:1::11), $(ipt_pin "$c2" 100.100.0.12 2001:db8:1::12),"
-allowed+=" $(ipt_pin "$c3" 100.100.0.13 2001:db8:1::13)"
+basic='"plan": "basic"'
+allowed="$(ipt_pin "$c1" 100.100.0.11 2001:db8:1::11 "$basic"), $(ipt_pin "$c2" 100.100.0.12 2001:db8:1::12 "$basic"),"
+allowed+=" $(ipt_pin "$c3" 100.100.0.13 2001:db8:1::13 "$basic")"
 ipt_gateway_config 1 "$allowed" "" '"traffic_tap": {}'
 ipt_client_config 2 "\"$g\"" "" '"spoofer": {}'
 ipt_client_config 3 "\"$g\""
@@ -109,6 +110,7 @@ mh_wait_for 10 "the gateway to drop unsolicited IPv6" eval '[ "$(ipt_drops 1 uns
 tap() { mesh_ctl 1 call traffic_tap.stats | "$MESH_PYTHON" -c "import json, sys; s = json.load(sys.stdin); print($1)"; }
 [ "$(tap 's["upstream"]["packets"] > 0 and s["downstream"]["opened"] > 1000')" = True ] ||
   mh_fail "the hook saw too little: $(mesh_ctl 1 call traffic_tap.stats)"
+[ "$(tap 's["plan"]')" = basic ] || mh_fail "the hook was not told the client's plan: $(mesh_ctl 1 call traffic_tap.stats)"
 mesh_ctl 1 call traffic_tap.mode '{"verdict": "queue"}' >/dev/null
 ipt_fetch4 2 || mh_fail "C1's fetch failed while the hook queued every packet"
 [ "$(tap 's["queued"] > 1000 and s["queued"] == s["resumed"]')" = True ] ||

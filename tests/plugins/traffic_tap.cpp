@@ -2,7 +2,8 @@
 // what iptunnel reports per direction — packets, inner IP bytes, packets on flows the
 // client opened — and, when told, drops every packet or queues each one and resumes it
 // on the next loop turn (the "queued" verdict, as a shaper would).
-// "traffic_tap.stats" → {upstream: {packets, bytes, opened}, downstream: {…}, queued, resumed}
+// "traffic_tap.stats" → {upstream: {packets, bytes, opened}, downstream: {…}, queued, resumed,
+//   plan: the plan iptunnel names for the last client seen}
 // "traffic_tap.mode" {"verdict": "pass" | "drop" | "queue"} → {"verdict": …}
 #include <meshhost/plugin.hpp>
 #include <meshhost/traffic.hpp>
@@ -44,6 +45,7 @@ class TrafficTap final : public mh::Plugin, mh::TrafficHook, mh::TimerHandler {
     c.packets++;
     c.bytes += info.ip_length;
     if (info.client_opened) c.opened++;
+    last_client_ = info.client;
     if (verdict_ == "drop") return mh::TrafficVerdict::drop;
     if (verdict_ == "queue") {
       try {
@@ -83,9 +85,11 @@ class TrafficTap final : public mh::Plugin, mh::TrafficHook, mh::TimerHandler {
   struct Stats final : mh::AdminHandler {
     explicit Stats(TrafficTap* t) : tap(t) {}
     mh::Status call(mh::Str, mh::StringSink* result) noexcept override {
+      const mh::Str plan = tap->hooks_ != nullptr ? tap->hooks_->plan_of(tap->last_client_) : mh::Str();
       const std::string text = "{\"upstream\":" + json(tap->up_) + ",\"downstream\":" + json(tap->down_) +
                                ",\"queued\":" + std::to_string(tap->queued_) +
-                               ",\"resumed\":" + std::to_string(tap->resumed_) + "}";
+                               ",\"resumed\":" + std::to_string(tap->resumed_) + ",\"plan\":\"" +
+                               std::string(plan.data, plan.size) + "\"}";
       result->append(mh::Str::of(text));
       return mh::Status::success();
     }
@@ -111,6 +115,7 @@ class TrafficTap final : public mh::Plugin, mh::TrafficHook, mh::TimerHandler {
   std::string verdict_ = "pass";
   Count up_, down_;
   std::uint64_t queued_ = 0, resumed_ = 0;
+  mh::PublicKey last_client_;
   std::deque<Held> held_;
   Stats stats_{this};
   Mode mode_{this};

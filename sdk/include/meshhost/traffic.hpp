@@ -85,6 +85,11 @@ class TrafficHooks {
   // client's lease ended meanwhile.
   virtual void resume(TrafficHook* after, const TrafficInfo& info, Packet* packet) noexcept = 0;
 
+  // The plan `client`'s allowedConnections entry names ("" for none, or for a key that is
+  // not pinned). Borrowed: valid until the next reconfigure of iptunnel; copy it to keep it.
+  // Not for the data path: it searches the pinned keys.
+  virtual Str plan_of(const PublicKey& client) noexcept = 0;
+
  protected:
   ~TrafficHooks() = default;
 };
