@@ -3,6 +3,7 @@
 #include "admin_client.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <iomanip>
 #include <iostream>
@@ -27,6 +28,8 @@ int usage(std::ostream& out, int code) {
          "  sessions               end-to-end sessions: state, role, age, traffic (session.list)\n"
          "  tunnel                 iptunnel: the gateway's clients and leases, the client's gateways,\n"
          "                         their state and bytes (iptunnel.status)\n"
+         "  usage [KEY] [PERIOD]   billing: each client's plan, period, bytes, billable bytes, amount,\n"
+         "                         quota left and enforcement (billing.usage); PERIOD like 2026-05\n"
          "  ping ADDRESS [-c N] [-i MS] [-s BYTES]\n"
          "                         echo requests over the mesh's control messages (switch.ping)\n"
          "  traceroute ADDRESS [-m HOPS]\n"
@@ -184,6 +187,48 @@ void print_tunnel(const nlohmann::json& status) {
   if (gateway.is_null() && client.is_null()) std::cout << "iptunnel is neither gateway nor client\n";
 }
 
+// Micro-units as a decimal amount with the currency: 1234567 EUR -> "1.234567 EUR".
+std::string amount(const nlohmann::json& micros, const nlohmann::json& currency) {
+  if (!micros.is_number_unsigned()) return "-";
+  const std::uint64_t m = micros.get<std::uint64_t>();
+  std::ostringstream out;
+  out << m / 1000000 << "." << std::setw(6) << std::setfill('0') << m % 1000000;
+  if (currency.is_string()) out << " " << currency.get<std::string>();
+  return out.str();
+}
+
+void print_usage(const nlohmann::json& usage) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : usage["clients"]) {
+    std::string rate = text(c["rateUpBps"]) + "/" + text(c["rateDownBps"]);
+    rows.push_back({short_key(c["publicKey"]), text(c["plan"]), text(c["period"]), text(c["bytesUp"]),
+                    text(c["bytesDown"]), text(c["billableBytes"]), text(c["unbilledBytes"]),
+                    amount(c["amountMicros"], c["currency"]), text(c["quotaLeftBytes"]), text(c["state"]),
+                    text(c["action"]), rate, text(c["droppedPackets"])});
+  }
+  if (rows.empty()) {
+    std::cout << "no clients\n";
+    return;
+  }
+  print_table({"CLIENT", "PLAN", "PERIOD", "BYTES_UP", "BYTES_DOWN", "BILLABLE", "UNBILLED", "AMOUNT", "QUOTA_LEFT",
+               "STATE", "ACTION", "RATE_UP/DOWN", "DROPPED"},
+              rows);
+}
+
+// usage [KEY] [PERIOD], in either order: a key ends in ".k", anything else is a period.
+bool parse_usage_args(const std::vector<std::string>& args, nlohmann::json& params) {
+  if (args.size() > 3) return false;
+  params = nlohmann::json::object();
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const bool is_key = a.size() > 2 && a.compare(a.size() - 2, 2, ".k") == 0;
+    const char* field = is_key ? "publicKey" : "period";
+    if (params.contains(field)) return false;
+    params[field] = a;
+  }
+  return true;
+}
+
 // Polls switch.probe until the probe is done, printing ping replies and errors as they
 // arrive. Returns 0 when at least one reply came back.
 // A probe the node never finishes must not hang meshctl: give up after what the probe's own
@@ -314,6 +359,10 @@ int main(int argc, char** argv) {
   else if (command == "routes") method = "router.routes";
   else if (command == "sessions") method = "session.list";
   else if (command == "tunnel") method = "iptunnel.status";
+  else if (command == "usage") {
+    method = "billing.usage";
+    if (!parse_usage_args(args, params)) return usage(std::cerr, 2);
+  }
   else if (command == "ping" || command == "traceroute") {
     method = command == "ping" ? "switch.ping" : "switch.traceroute";
     if (!parse_probe_args(args, params)) return usage(std::cerr, 2);
@@ -336,7 +385,8 @@ int main(int argc, char** argv) {
     std::cerr << "meshctl: unknown command \"" << command << "\"\n";
     return usage(std::cerr, 2);
   }
-  if (command != "call" && command != "ping" && command != "traceroute" && args.size() != 1) return usage(std::cerr, 2);
+  if (command != "call" && command != "ping" && command != "traceroute" && command != "usage" && args.size() != 1)
+    return usage(std::cerr, 2);
 
   try {
     mh::meshctl::AdminClient client(socket);
@@ -359,6 +409,8 @@ int main(int argc, char** argv) {
       print_sessions(result);
     else if (command == "tunnel")
       print_tunnel(result);
+    else if (command == "usage")
+      print_usage(result);
     return 0;
   } catch (const mh::meshctl::RpcError& e) {
     std::cerr << "meshctl: " << method << ": " << e.message << " (code " << e.code << ")\n";
