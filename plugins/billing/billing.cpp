@@ -43,21 +43,6 @@ ShaperConfig shaper_config(const std::optional<std::uint64_t>& rate_bps) {
   return config;
 }
 
-// A decision rides in packet->tag[1] while the shaper holds the packet: it is committed
-// (counted) only when the packet leaves, after enforcement.
-std::uint64_t encode(const MeterDecision& d) noexcept {
-  return std::uint64_t{static_cast<std::uint8_t>(d.traffic)} | std::uint64_t{static_cast<std::uint8_t>(d.quota)} << 8 |
-         std::uint64_t{static_cast<std::uint8_t>(d.action)} << 16;
-}
-
-MeterDecision decode(std::uint64_t tag) noexcept {
-  MeterDecision d;
-  d.traffic = static_cast<TrafficClass>(tag & 0xff);
-  d.quota = static_cast<QuotaState>((tag >> 8) & 0xff);
-  d.action = static_cast<Enforcement>((tag >> 16) & 0xff);
-  return d;
-}
-
 std::size_t index_of(TrafficDirection d) noexcept { return d == TrafficDirection::upstream ? 0 : 1; }
 TrafficDirection direction_of(std::size_t i) noexcept {
   return i == 0 ? TrafficDirection::upstream : TrafficDirection::downstream;
@@ -256,14 +241,17 @@ void BillingPlugin::apply_plan(Client& c, const PlanState& plan, std::int64_t wa
   c.meter.set_plan(plan.meter_plan, plan.free_prefixes);
   if (!same_rule) {
     Period next = period_at(config_.time_zone, plan.plan.period, wall);
-    if (next.label != c.period.label) {
+    if (next.start_s != c.period.start_s || next.end_s != c.period.end_s) {
       // Another kind of period: its totals so far are the ledger's (or the kept past one's).
       MeterUsage resumed;
-      if (c.past && c.past->period.label == next.label) {
+      if (c.past && c.past->period.start_s == next.start_s && c.past->period.end_s == next.end_s) {
         resumed = to_meter_usage(c.past->counters);
       } else if (ledger_) {
         const auto read = ledger_->totals(c.key, next.label);
-        if (read.ok() && read.value) resumed = to_meter_usage(read.value->counters);
+        if (read.ok() && read.value && read.value->period_start_s == next.start_s &&
+            read.value->period_end_s == next.end_s) {
+          resumed = to_meter_usage(read.value->counters);
+        }
       }
       c.past = PastPeriod{std::move(c.period), old_name, to_counters(c.meter.usage()),
                           c.dropped_quota + c.dropped_queue};
@@ -340,6 +328,9 @@ Status BillingPlugin::start() noexcept {
       }
       for (const PeriodTotals& t : read.value) {
         if (find_client(t.key) != nullptr) continue;
+        // Labels name a period by its first day's month or week: a changed resetDay gives the
+        // same label to another span, whose totals are not this period's.
+        if (t.period_start_s != current.start_s || t.period_end_s != current.end_s) continue;
         std::string unknown;
         const PlanState& plan = resolve_plan(t.key, &unknown);
         if (!(plan.plan.period == rule)) continue;  // that client's period is another kind now
@@ -378,6 +369,7 @@ void BillingPlugin::release_held_packets() noexcept {
   for (auto& entry : clients_) {
     for (Shaper& s : entry.second.shaper) s.clear([](Packet* p) noexcept { p->release(); });
   }
+  held_[0] = held_[1] = 0;
 }
 
 void BillingPlugin::stop() noexcept {
@@ -496,16 +488,7 @@ TrafficVerdict BillingPlugin::on_traffic(const TrafficInfo& info, Packet* packet
     }
   }
   const MeterDecision d = c->meter.decide(info, packet->view());
-  if (d.quota == QuotaState::crossed_now) {
-    apply_rates(*c, now);  // a throttle starts now
-    update_quota_gauge(*c);
-    try {  // once per client and period: not the steady state
-      const char* what = d.action == Enforcement::block ? "blocked" : "throttled";
-      log(LogLevel::info, "client " + c->key_text + " crossed the quota of plan \"" + c->plan->plan.name + "\" in " +
-                              c->period.label + ": " + what + " until the period ends");
-    } catch (const std::exception&) {
-    }
-  }
+  if (d.quota == QuotaState::crossed_now) note_crossing(*c, d, now);
   if (d.action == Enforcement::block) {
     c->dropped_quota++;
     if (c->dropped_quota_counter != nullptr) c->dropped_quota_counter->add(1);
@@ -520,14 +503,24 @@ TrafficVerdict BillingPlugin::on_traffic(const TrafficInfo& info, Packet* packet
   // What may leave goes first: a full queue whose head is due would refuse this packet, and
   // overtaking it would reorder the client's flows.
   if (shaper.queued_packets() > 0 && shaper.next_wakeup(now) <= now) drain(*c, dir, now);
+  // iptunnel's pools are shared by every client (traffic.hpp): all shapers together hold at
+  // most kMaxHeld[dir]. Past it a packet that would wait is dropped; one that finds its
+  // queue empty may still pass, or wait as the one over the bound its client adds.
+  if (held_[dir] >= kMaxHeld[dir] && shaper.queued_packets() > 0) {
+    c->dropped_queue++;
+    if (c->dropped_queue_counter != nullptr) c->dropped_queue_counter->add(1);
+    return TrafficVerdict::drop;
+  }
   switch (shaper.offer(packet, info.ip_length, now)) {
     case ShaperVerdict::pass:
       commit(*c, d, info, wall);
       return TrafficVerdict::pass;
     case ShaperVerdict::queued:
-      // Ours now, tags included; counted when it leaves (DESIGN §7: after enforcement).
+      // Ours now, tags included.
+      // The decision is made again when it leaves (drain): it is counted then, after
+      // enforcement (DESIGN §7), against the usage of that moment.
       packet->tag[0] = info.client_opened ? 1 : 0;
-      packet->tag[1] = encode(d);
+      held_[dir]++;
       arm_shaper_timer(shaper.next_wakeup(now), now);
       return TrafficVerdict::queued;
     case ShaperVerdict::drop:
@@ -536,6 +529,17 @@ TrafficVerdict BillingPlugin::on_traffic(const TrafficInfo& info, Packet* packet
   c->dropped_queue++;
   if (c->dropped_queue_counter != nullptr) c->dropped_queue_counter->add(1);
   return TrafficVerdict::drop;
+}
+
+void BillingPlugin::note_crossing(Client& c, const MeterDecision& d, std::uint64_t now_ns) noexcept {
+  apply_rates(c, now_ns);  // a throttle starts now
+  update_quota_gauge(c);
+  try {  // once per client and period: not the steady state
+    const char* what = d.action == Enforcement::block ? "blocked" : "throttled";
+    log(LogLevel::info, "client " + c.key_text + " crossed the quota of plan \"" + c.plan->plan.name + "\" in " +
+                            c.period.label + ": " + what + " until the period ends");
+  } catch (const std::exception&) {
+  }
 }
 
 void BillingPlugin::drain(Client& c, std::size_t dir, std::uint64_t now_ns) noexcept {
@@ -550,7 +554,19 @@ void BillingPlugin::drain(Client& c, std::size_t dir, std::uint64_t now_ns) noex
       info.client = c.key;
       info.ip_length = p->length;
       info.client_opened = p->tag[0] != 0;
-      commit(c, decode(p->tag[1]), info, wall);
+      // The quota again, now: packets queued together were all admitted against usage
+      // that did not count each other (nor the other direction since).
+      const MeterDecision d = c.meter.decide(info, p->view());
+      if (d.quota == QuotaState::crossed_now) note_crossing(c, d, now_ns);
+      if (d.action == Enforcement::block) {
+        held_[dir]--;
+        c.dropped_quota++;
+        if (c.dropped_quota_counter != nullptr) c.dropped_quota_counter->add(1);
+        p->release();
+        continue;
+      }
+      held_[dir]--;
+      commit(c, d, info, wall);
       hooks_->resume(this, info, p);
     }
     if (n < kDrainBatch) return;

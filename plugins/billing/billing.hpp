@@ -163,6 +163,8 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
   void update_quota_gauge(Client& c) noexcept;
   // Resumes the packets of one shaper that may leave at `now_ns`.
   void drain(Client& c, std::size_t dir, std::uint64_t now_ns) noexcept;
+  // A packet's decision crossed the quota: rates change (a throttle) and the log says so.
+  void note_crossing(Client& c, const MeterDecision& d, std::uint64_t now_ns) noexcept;
   void arm_shaper_timer(std::uint64_t wake_ns, std::uint64_t now_ns) noexcept;
   void on_shaper_timer() noexcept;
   void on_flush_timer() noexcept;
@@ -205,6 +207,10 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
 
   Loop* loop_;  // kept so the ledger thread can post without calling Host
   TrafficHooks* hooks_ = nullptr;
+  // Packets all shapers hold now, per direction, and the bound on it: well under iptunnel's
+  // shared pools (1024 upstream copies, the sessions' 2048 downstream; traffic.hpp).
+  std::size_t held_[2] = {0, 0};
+  static constexpr std::size_t kMaxHeld[2] = {256, 512};  // kUp, kDown
   bool hooked_ = false;
   std::unique_ptr<Ledger> ledger_;
   std::string ledger_path_;

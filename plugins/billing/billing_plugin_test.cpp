@@ -474,3 +474,40 @@ TEST_CASE("setPlan and reconfigure change a client's plan live; a new time zone 
                                &errors) == ReconfigureResult::restart_required);
   CHECK(gw.plugin->reconfigure(Str(R"({"plans": {}})"), &errors) == ReconfigureResult::error);
 }
+
+namespace {
+
+TEST_CASE("packets queued together cannot overshoot the quota: it is checked again as each leaves") {
+  Gateway gw(R"({"flushIntervalMs": 1000,
+                 "plans": {"capped": {"quotaBytes": 20000, "overQuota": "block",
+                                      "rateLimit": {"upBps": 8000}}},
+                 "defaultPlan": "capped"})");
+  REQUIRE(gw.start().ok());
+  const PublicKey client = new_key();
+  int queued = 0;
+  for (int i = 0; i < 60; ++i) {
+    if (gw.send(client, TrafficDirection::upstream, 1000) == TrafficVerdict::queued) ++queued;
+  }
+  CHECK(queued > 20);  // more than the quota waits in the queue
+  gw.advance_ms(50'000);
+  const json u = gw.usage_of(client);
+  CHECK(u["billableBytes"].get<std::uint64_t>() <= 20000);
+  CHECK(u["state"] == "over");
+  CHECK(u["droppedPackets"].get<std::uint64_t>() > 0);
+}
+
+TEST_CASE("all shapers together hold a bounded share of iptunnel's shared pools") {
+  Gateway gw(R"({"plans": {"slow": {"rateLimit": {"upBps": 8000}}}, "defaultPlan": "slow"})");
+  REQUIRE(gw.start().ok());
+  std::size_t held = 0;
+  for (int c = 0; c < 20; ++c) {
+    const PublicKey k = new_key();
+    for (int i = 0; i < 300; ++i) {
+      if (gw.send(k, TrafficDirection::upstream, 100) == TrafficVerdict::queued) ++held;
+    }
+  }
+  // 256 upstream, plus at most one per client that found its own queue empty.
+  CHECK(held <= 256 + 20);
+}
+
+}  // namespace
