@@ -78,12 +78,12 @@ bool BillingPlugin::KeyLess::operator()(const PublicKey& a, const PublicKey& b) 
 }
 
 BillingPlugin::Client::Client(const PublicKey& k, const PlanState& p, Period current, const MeterUsage& resumed,
-                              std::uint64_t now_ns)
+                              bool resumed_over, std::uint64_t now_ns)
     : key(k),
       key_text(format_public_key(k)),
       plan(&p),
       period(std::move(current)),
-      meter(p.meter_plan, p.free_prefixes, resumed),
+      meter(p.meter_plan, p.free_prefixes, resumed, resumed_over),
       shaper{Shaper(shaper_config(p.plan.rate_limit.up_bps), now_ns),
              Shaper(shaper_config(p.plan.rate_limit.down_bps), now_ns)} {}
 
@@ -148,10 +148,10 @@ BillingPlugin::Client* BillingPlugin::find_client(const PublicKey& key) noexcept
 }
 
 BillingPlugin::Client& BillingPlugin::add_client(const PublicKey& key, const PlanState& plan,
-                                                 const MeterUsage& resumed) {
+                                                 const MeterUsage& resumed, bool resumed_over) {
   const std::uint64_t now = loop_->now_ns();
   Period current = period_at(config_.time_zone, plan.plan.period, wall_s(now));
-  Client& c = clients_.try_emplace(key, key, plan, std::move(current), resumed, now).first->second;
+  Client& c = clients_.try_emplace(key, key, plan, std::move(current), resumed, resumed_over, now).first->second;
   register_metrics(c);
   apply_rates(c, now);
   update_quota_gauge(c);
@@ -163,7 +163,7 @@ BillingPlugin::Client* BillingPlugin::client_for_packet(const PublicKey& key) no
   try {
     std::string unknown;
     const PlanState& plan = resolve_plan(key, &unknown);
-    Client& c = add_client(key, plan, MeterUsage{});
+    Client& c = add_client(key, plan, MeterUsage{}, false);
     c.unknown_plan = std::move(unknown);
     return &c;
   } catch (const std::exception&) {
@@ -226,7 +226,7 @@ void BillingPlugin::roll_period(Client& c, std::int64_t wall, std::uint64_t now_
     return;
   }
   c.past = PastPeriod{std::move(c.period), c.plan->plan.name, to_counters(c.meter.usage()),
-                      c.dropped_quota + c.dropped_queue};
+                      c.dropped_quota + c.dropped_queue, c.meter.quota().over()};
   c.period = std::move(next);
   c.meter.reset_period();  // the quota lifts at the period's reset
   c.dropped_quota = c.dropped_queue = 0;
@@ -244,19 +244,22 @@ void BillingPlugin::apply_plan(Client& c, const PlanState& plan, std::int64_t wa
     if (next.start_s != c.period.start_s || next.end_s != c.period.end_s) {
       // Another kind of period: its totals so far are the ledger's (or the kept past one's).
       MeterUsage resumed;
+      bool resumed_over = false;
       if (c.past && c.past->period.start_s == next.start_s && c.past->period.end_s == next.end_s) {
         resumed = to_meter_usage(c.past->counters);
+        resumed_over = c.past->quota_crossed;
       } else if (ledger_) {
         const auto read = ledger_->totals(c.key, next.label);
         if (read.ok() && read.value && read.value->period_start_s == next.start_s &&
             read.value->period_end_s == next.end_s) {
           resumed = to_meter_usage(read.value->counters);
+          resumed_over = read.value->quota_crossed;
         }
       }
       c.past = PastPeriod{std::move(c.period), old_name, to_counters(c.meter.usage()),
-                          c.dropped_quota + c.dropped_queue};
+                          c.dropped_quota + c.dropped_queue, c.meter.quota().over()};
       c.period = std::move(next);
-      c.meter = Meter(plan.meter_plan, plan.free_prefixes, resumed);
+      c.meter = Meter(plan.meter_plan, plan.free_prefixes, resumed, resumed_over);
       c.dropped_quota = c.dropped_queue = 0;
     }
   }
@@ -334,7 +337,7 @@ Status BillingPlugin::start() noexcept {
         std::string unknown;
         const PlanState& plan = resolve_plan(t.key, &unknown);
         if (!(plan.plan.period == rule)) continue;  // that client's period is another kind now
-        add_client(t.key, plan, to_meter_usage(t.counters)).unknown_plan = std::move(unknown);
+        add_client(t.key, plan, to_meter_usage(t.counters), t.quota_crossed).unknown_plan = std::move(unknown);
         ++resumed;
       }
     }
@@ -445,6 +448,7 @@ BillingPlugin::Slot& BillingPlugin::slot_for(Client& c, std::int64_t wall) noexc
   s.hour_start_s = hour;
   s.last_seen_s = wall;
   s.counters = {};
+  s.quota_crossed = false;
   return s;
 }
 
@@ -534,6 +538,11 @@ TrafficVerdict BillingPlugin::on_traffic(const TrafficInfo& info, Packet* packet
 void BillingPlugin::note_crossing(Client& c, const MeterDecision& d, std::uint64_t now_ns) noexcept {
   apply_rates(c, now_ns);  // a throttle starts now
   update_quota_gauge(c);
+  // The next flush tells the ledger, so a restart resumes the client over its quota.
+  const std::int64_t wall = wall_s(now_ns);
+  Slot& s = slot_for(c, wall);
+  s.last_seen_s = wall;
+  if (s.period_start_s == c.period.start_s) s.quota_crossed = true;  // not a full set's older last slot
   try {  // once per client and period: not the steady state
     const char* what = d.action == Enforcement::block ? "blocked" : "throttled";
     log(LogLevel::info, "client " + c.key_text + " crossed the quota of plan \"" + c.plan->plan.name + "\" in " +
@@ -624,7 +633,9 @@ void BillingPlugin::flush() {
     const Client& c = entry.second;
     for (std::size_t i = 0; i < c.slot_count; ++i) {
       const Slot& s = c.slots[i];
-      if (s.counters == UsageCounters{}) continue;
+      const bool current = s.period_start_s == c.period.start_s && s.period_label == c.period.label;
+      const bool crossed = s.quota_crossed || (current && c.meter.quota().over());
+      if (s.counters == UsageCounters{} && !crossed) continue;
       UsageDelta delta;
       delta.key = c.key;
       delta.plan = c.plan->plan.name;
@@ -634,6 +645,7 @@ void BillingPlugin::flush() {
       delta.hour_start_s = s.hour_start_s;
       delta.last_seen_s = s.last_seen_s;
       delta.counters = s.counters;
+      delta.quota_crossed = crossed;
       batch.deltas.push_back(std::move(delta));
     }
   }

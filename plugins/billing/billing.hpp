@@ -81,6 +81,9 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
     std::int64_t hour_start_s = 0;
     std::int64_t last_seen_s = 0;
     UsageCounters counters;
+    // The meter crossed the quota in this slot's period: sent even with no counters, since
+    // with overQuota "block" the crossing packet itself is not counted.
+    bool quota_crossed = false;
   };
   static constexpr std::size_t kSlots = 4;
 
@@ -91,13 +94,15 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
     std::string plan;
     UsageCounters counters;
     std::uint64_t dropped = 0;
+    bool quota_crossed = false;
   };
 
   static constexpr std::size_t kUp = 0, kDown = 1;
   static constexpr std::size_t kBillable = 0, kUnbilled = 1;
 
   struct Client {
-    Client(const PublicKey& k, const PlanState& plan, Period current, const MeterUsage& resumed, std::uint64_t now_ns);
+    Client(const PublicKey& k, const PlanState& plan, Period current, const MeterUsage& resumed, bool resumed_over,
+           std::uint64_t now_ns);
 
     PublicKey key;
     std::string key_text;      // "….k", the metrics' label and the admin API's key
@@ -144,8 +149,9 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
   // else defaultPlan. Warns once per client about a name no plan has.
   const PlanState& resolve_plan(const PublicKey& key, std::string* warned_unknown);
   Client* find_client(const PublicKey& key) noexcept;
-  // Creates the state of a client seen for the first time, resuming `resumed`.
-  Client& add_client(const PublicKey& key, const PlanState& plan, const MeterUsage& resumed);
+  // Creates the state of a client seen for the first time, resuming `resumed`, over its
+  // quota when `resumed_over` (the ledger's quota_crossed).
+  Client& add_client(const PublicKey& key, const PlanState& plan, const MeterUsage& resumed, bool resumed_over);
   // Creates a client at its first packet: its current period has nothing in the ledger
   // but what start() already loaded (clients of the ledger's current periods exist).
   Client* client_for_packet(const PublicKey& key) noexcept;

@@ -25,6 +25,7 @@ struct BillingPlugin::PeriodRow {
   UsageCounters counters;
   const Client* live = nullptr;  // the client whose current period this is, if it is
   std::uint64_t dropped = 0;
+  bool quota_crossed = false;  // for a row not live: with "block" the bytes stay below the quota
 };
 
 namespace {
@@ -104,6 +105,7 @@ std::vector<BillingPlugin::PeriodRow> BillingPlugin::period_rows(std::string_vie
       r.start_s = t.period_start_s;
       r.end_s = t.period_end_s;
       r.counters = t.counters;
+      r.quota_crossed = t.quota_crossed;
       need_plans = true;
     }
     // A period the plugin holds no longer: the plan the ledger recorded last.
@@ -139,6 +141,7 @@ std::vector<BillingPlugin::PeriodRow> BillingPlugin::period_rows(std::string_vie
       r.end_s = c.past->period.end_s;
       r.counters = c.past->counters;
       r.dropped = c.past->dropped;
+      r.quota_crossed = c.past->quota_crossed;
     } else if (auto it = rows.find(c.key); it != rows.end() && it->second.plan.empty()) {
       it->second.plan = c.plan->plan.name;
     }
@@ -223,8 +226,8 @@ Status BillingPlugin::usage(Str params_json, StringSink* result) noexcept {
         }
       } else {
         // A period that is over, or a client not seen in this run: judged by its totals.
-        over = quota && r.counters.billable_bytes >= *quota;
-        if (quota) left = *quota - std::min(*quota, r.counters.billable_bytes);
+        over = quota && (r.quota_crossed || r.counters.billable_bytes >= *quota);
+        if (quota) left = over ? 0 : *quota - std::min(*quota, r.counters.billable_bytes);
         rate[kUp] = plan.rate_limit.up_bps;
         rate[kDown] = plan.rate_limit.down_bps;
       }

@@ -447,6 +447,46 @@ TEST_CASE("the ledger keeps the totals: a restart resumes the current period") {
   CHECK(gw.send(client, TrafficDirection::upstream, 1000) == TrafficVerdict::drop);
 }
 
+TEST_CASE("a client over a block quota is still over after a restart, though its bytes are below it") {
+  const std::string config = R"({"flushIntervalMs": 500,
+                                 "plans": {"capped": {"quotaBytes": 10000, "overQuota": "block"}},
+                                 "defaultPlan": "capped"})";
+  const PublicKey client = new_key();
+  std::filesystem::path saved = std::filesystem::temp_directory_path() /
+                                ("billing_plugin_test_over_" + std::to_string(::getpid()) + ".sqlite");
+  {
+    Gateway gw(config);
+    REQUIRE(gw.start().ok());
+    for (int i = 0; i < 9; ++i) CHECK(gw.send(client, TrafficDirection::upstream, 1000) == TrafficVerdict::pass);
+    gw.advance_ms(600);
+    gw.wait_flush_seq(1);
+    // Crosses, blocked and not counted: nothing but the crossing is left for stop's flush.
+    CHECK(gw.send(client, TrafficDirection::upstream, 1500) == TrafficVerdict::drop);
+    CHECK(gw.usage_of(client)["state"] == "over");
+    CHECK(gw.host.logged("crossed the quota"));
+    gw.stop();
+    std::filesystem::copy_file(gw.host.state_path() / "ledger.sqlite", saved,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  Gateway gw(config);
+  std::filesystem::copy_file(saved, gw.host.state_path() / "ledger.sqlite");
+  std::filesystem::remove(saved);
+  REQUIRE(gw.start().ok());
+  json u = gw.usage_of(client);
+  CHECK(u["billableBytes"] == 9000);
+  CHECK(u["state"] == "over");
+  CHECK(u["action"] == "block");
+  CHECK(u["quotaLeftBytes"] == 0);
+  // 500 bytes would fit in the 1000 left, but the client crossed before the restart.
+  CHECK(gw.send(client, TrafficDirection::upstream, 500) == TrafficVerdict::drop);
+  CHECK(gw.send(client, TrafficDirection::downstream, 100) == TrafficVerdict::drop);
+  u = gw.usage_of(client);
+  CHECK(u["state"] == "over");
+  CHECK(u["billableBytes"] == 9000);
+  CHECK(u["droppedPackets"] == 2);
+  CHECK_FALSE(gw.host.logged("crossed the quota"));  // noted once, before the restart
+}
+
 TEST_CASE("setPlan and reconfigure change a client's plan live; a new time zone needs a restart") {
   Gateway gw(R"({"plans": {"free": {}, "slow": {"rateLimit": {"upBps": 1000000}}}, "defaultPlan": "free"})");
   REQUIRE(gw.start().ok());

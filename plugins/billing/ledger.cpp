@@ -21,7 +21,7 @@ namespace {
 // kMigrations[n] takes a database from schema version n to n + 1; version 0 is an empty
 // file. Append only: a step that has shipped is never edited, because ledgers in the field
 // have already run it. Times are Unix seconds; the counters are UsageCounters' fields.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     // 0 → 1: the first schema. Keys are in their text form so an operator's sqlite3 shell
     // shows what meshctl shows.
     R"sql(
@@ -68,6 +68,12 @@ CREATE TABLE hourly (
     R"sql(
 CREATE INDEX period_totals_by_label ON period_totals (period_label);
 )sql",
+    // 2 → 3: whether the client crossed its quota in the period. With overQuota "block" the
+    // bytes stay just under the quota (the packet that crossed was not counted), so a
+    // restart cannot tell the crossing from the totals.
+    R"sql(
+ALTER TABLE period_totals ADD COLUMN quota_crossed INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(kMigrations.size() == Ledger::kSchemaVersion, "one migration per schema version");
 
@@ -81,8 +87,8 @@ ON CONFLICT (key) DO UPDATE SET
 
 constexpr const char* kUpsertPeriod = R"sql(
 INSERT INTO period_totals (key, period_label, period_start, period_end, bytes_up, bytes_down,
-  packets_up, packets_down, billable_bytes, unbilled_bytes, amount_micros)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+  packets_up, packets_down, billable_bytes, unbilled_bytes, amount_micros, quota_crossed)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
 ON CONFLICT (key, period_label) DO UPDATE SET
   period_start = excluded.period_start,
   period_end = excluded.period_end,
@@ -92,7 +98,8 @@ ON CONFLICT (key, period_label) DO UPDATE SET
   packets_down = packets_down + excluded.packets_down,
   billable_bytes = billable_bytes + excluded.billable_bytes,
   unbilled_bytes = unbilled_bytes + excluded.unbilled_bytes,
-  amount_micros = amount_micros + excluded.amount_micros
+  amount_micros = amount_micros + excluded.amount_micros,
+  quota_crossed = max(quota_crossed, excluded.quota_crossed)
 )sql";
 
 constexpr const char* kUpsertHour = R"sql(
@@ -113,13 +120,13 @@ constexpr const char* kBumpSeq = "UPDATE meta SET flush_seq = flush_seq + 1 RETU
 
 constexpr const char* kSelectTotals = R"sql(
 SELECT key, period_label, period_start, period_end, bytes_up, bytes_down, packets_up,
-  packets_down, billable_bytes, unbilled_bytes, amount_micros
+  packets_down, billable_bytes, unbilled_bytes, amount_micros, quota_crossed
 FROM period_totals WHERE key = ?1 AND period_label = ?2
 )sql";
 
 constexpr const char* kSelectPeriod = R"sql(
 SELECT key, period_label, period_start, period_end, bytes_up, bytes_down, packets_up,
-  packets_down, billable_bytes, unbilled_bytes, amount_micros
+  packets_down, billable_bytes, unbilled_bytes, amount_micros, quota_crossed
 FROM period_totals WHERE period_label = ?1 ORDER BY key
 )sql";
 
@@ -245,6 +252,7 @@ void merge_into(Batch& carry, Batch&& next) {
     }
     UsageDelta& into = merged[target[i]];
     into.counters += delta.counters;
+    into.quota_crossed = into.quota_crossed || delta.quota_crossed;
     into.last_seen_s = std::max(into.last_seen_s, delta.last_seen_s);
     // The later delta knows the current plan and period bounds.
     into.plan = std::move(delta.plan);
@@ -409,6 +417,7 @@ struct Ledger::Writer {
         sqlite3_bind_int64(period, 3, delta.period_start_s);
         sqlite3_bind_int64(period, 4, delta.period_end_s);
         bind_counters(period, 5, delta.counters);
+        sqlite3_bind_int(period, 12, delta.quota_crossed ? 1 : 0);
         ok = step(period);
         if (!ok) break;
 
@@ -605,6 +614,7 @@ ReadResult<std::optional<PeriodTotals>> Ledger::totals(const PublicKey& key, std
         totals.period_start_s = sqlite3_column_int64(s, 2);
         totals.period_end_s = sqlite3_column_int64(s, 3);
         totals.counters = column_counters(s, 4);
+        totals.quota_crossed = sqlite3_column_int64(s, 11) != 0;
         out.value = std::move(totals);
       });
   if (!out.ok()) out.value.reset();
@@ -625,6 +635,7 @@ ReadResult<std::vector<PeriodTotals>> Ledger::period(std::string_view period_lab
         totals.period_start_s = sqlite3_column_int64(s, 2);
         totals.period_end_s = sqlite3_column_int64(s, 3);
         totals.counters = column_counters(s, 4);
+        totals.quota_crossed = sqlite3_column_int64(s, 11) != 0;
         out.value.push_back(std::move(totals));
       });
   if (!out.ok()) out.value.clear();

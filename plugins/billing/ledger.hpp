@@ -56,6 +56,9 @@ struct UsageDelta {
   std::int64_t hour_start_s = 0;    // the hourly bucket [hour_start_s, hour_start_s + 3600)
   std::int64_t last_seen_s = 0;     // the client's last traffic within this delta
   UsageCounters counters;
+  // The client is over its quota in this period. Sticky: the period's totals keep true
+  // once any delta said so, since a crossing is only undone by the period's end.
+  bool quota_crossed = false;
 };
 
 // One flush interval's deltas, written in one transaction. Several deltas may name the same
@@ -70,6 +73,7 @@ struct PeriodTotals {
   std::int64_t period_start_s = 0;
   std::int64_t period_end_s = 0;
   UsageCounters counters;
+  bool quota_crossed = false;  // some delta of the period said the client crossed its quota
 };
 
 struct HourlyBucket {
@@ -126,7 +130,7 @@ struct LedgerOptions {
 class Ledger {
  public:
   // The version this code writes; a database with a newer one is refused.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating or migrating) the database at options.path and starts the ledger
   // thread. Blocks until the schema is ready. nullptr and *error (one line) when the file

@@ -290,12 +290,15 @@ TEST_CASE("a version-1 ledger made by hand is migrated, its rows kept") {
   CHECK(ledger->flush_seq() == 7);
   {
     RawDb raw(path);
-    CHECK(raw.text("SELECT schema_version FROM meta") == "2");
+    CHECK(raw.text("SELECT schema_version FROM meta") == "3");
     CHECK(raw.text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'period_totals' "
                    "AND name NOT LIKE 'sqlite_%'") == "period_totals_by_label");
+    // 2 → 3: a row from before knows of no crossing.
+    CHECK(raw.text("SELECT quota_crossed FROM period_totals") == "0");
   }
   const auto before = ledger->totals(a, "2024-05");
   REQUIRE(before.value.has_value());
+  CHECK_FALSE(before.value->quota_crossed);
   CHECK(before.value->counters.billable_bytes == 25);
   CHECK(before.value->counters.amount_micros == 50);
 
@@ -308,6 +311,39 @@ TEST_CASE("a version-1 ledger made by hand is migrated, its rows kept") {
   const auto clients = ledger->clients();
   REQUIRE(clients.value.size() == 1);
   CHECK(clients.value[0].first_seen_s == 100);
+}
+
+TEST_CASE("a quota crossing stays recorded for the period once a delta says so") {
+  TempDir dir;
+  const std::string path = dir.path + "/billing.db";
+  Events events;
+  const PublicKey a = generate_node_key().pub;
+  const PublicKey b = generate_node_key().pub;
+  {
+    auto ledger = open_ledger(path, events);
+    submit(*ledger, batch_of({delta(a, kMay, usage(100, 0)), delta(b, kMay, usage(100, 0))}));
+    CHECK_FALSE(ledger->totals(a, "2024-05").value->quota_crossed);
+
+    UsageDelta crossed = delta(a, kMay, UsageCounters{});  // the crossing packet was blocked, not counted
+    crossed.quota_crossed = true;
+    submit(*ledger, batch_of({crossed}));
+    CHECK(ledger->totals(a, "2024-05").value->quota_crossed);
+
+    // A later delta that does not say so does not undo it: max(old, new).
+    submit(*ledger, batch_of({delta(a, kMay + kHour, usage(10, 0))}));
+    const auto totals = ledger->totals(a, "2024-05");
+    CHECK(totals.value->quota_crossed);
+    CHECK(totals.value->counters.bytes_up == 110);
+    CHECK_FALSE(ledger->totals(b, "2024-05").value->quota_crossed);
+  }
+  // And it survives a restart, in the period's read as in the client's.
+  auto ledger = open_ledger(path, events);
+  const auto period = ledger->period("2024-05");
+  REQUIRE(period.value.size() == 2);
+  for (const PeriodTotals& t : period.value) CHECK(t.quota_crossed == same(t.key, a));
+  RawDb raw(path);
+  CHECK(raw.text("SELECT quota_crossed FROM period_totals WHERE key = '" + format_public_key(a) + "'") == "1");
+  CHECK(events.error_lines().empty());
 }
 
 TEST_CASE("a ledger with a newer schema is refused, and left as it was") {

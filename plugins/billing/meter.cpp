@@ -175,13 +175,19 @@ QuotaState QuotaTracker::admit(std::uint32_t bytes) noexcept {
   return QuotaState::crossed_now;
 }
 
+void QuotaTracker::resume_over() noexcept {
+  if (quota_bytes_ != kUnlimited) over_ = true;
+}
+
 void QuotaTracker::add(std::uint64_t bytes) noexcept {
   used_bytes_ = bytes > UINT64_MAX - used_bytes_ ? UINT64_MAX : used_bytes_ + bytes;
 }
 
 void QuotaTracker::set_quota(std::uint64_t quota_bytes) noexcept {
+  // Only a larger quota lifts "over": with "block" the usage stays just under the quota it
+  // crossed, so "used < quota" alone would lift a block at every reload of the same plan.
+  if (over_ && quota_bytes > quota_bytes_ && used_bytes_ < quota_bytes) over_ = false;
   quota_bytes_ = quota_bytes;
-  if (over_ && used_bytes_ < quota_bytes_) over_ = false;
 }
 
 void QuotaTracker::reset() noexcept {
@@ -216,13 +222,15 @@ void PriceAccumulator::restore(std::uint64_t micros, std::uint64_t billable_byte
 
 // ---- the meter ----
 
-Meter::Meter(const MeterPlan& plan, const PrefixSet& free_prefixes, const MeterUsage& resumed) noexcept
+Meter::Meter(const MeterPlan& plan, const PrefixSet& free_prefixes, const MeterUsage& resumed,
+             bool resumed_over) noexcept
     : plan_(plan),
       free_(&free_prefixes),
       quota_(plan.quota_bytes, resumed.billable_bytes),
       price_(plan.per_gb_micros),
       usage_(resumed) {
   price_.restore(resumed.amount_micros, resumed.billable_bytes);
+  if (resumed_over) quota_.resume_over();
 }
 
 MeterDecision Meter::decide(const TrafficInfo& info, ByteSpan ip_packet) noexcept {

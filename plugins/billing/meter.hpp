@@ -88,6 +88,11 @@ class QuotaTracker {
   // Counts bytes that went on.
   void add(std::uint64_t bytes) noexcept;
 
+  // A restart in a period the ledger says was crossed: `over` from the first packet, even
+  // though with overQuota "block" the used bytes are still below the quota. No effect on an
+  // unlimited quota, which nothing crosses.
+  void resume_over() noexcept;
+
   // A new plan at run time: a larger quota with room left lifts `over`; a smaller one below
   // the usage makes the next packet cross.
   void set_quota(std::uint64_t quota_bytes) noexcept;
@@ -197,7 +202,10 @@ struct MeterUsage {
 // meter (plans own theirs and outlive the clients using them).
 class Meter {
  public:
-  Meter(const MeterPlan& plan, const PrefixSet& free_prefixes, const MeterUsage& resumed = {}) noexcept;
+  // `resumed` and `resumed_over`: the ledger's totals of the period after a restart, and
+  // whether it says the quota was crossed (QuotaTracker::resume_over()).
+  Meter(const MeterPlan& plan, const PrefixSet& free_prefixes, const MeterUsage& resumed = {},
+        bool resumed_over = false) noexcept;
 
   // Decides, before enforcement, for the inner IP packet `ip_packet` (borrowed for the
   // call; only its header is read, for remote_address()). One whose address cannot be read

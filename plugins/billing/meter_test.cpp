@@ -286,6 +286,31 @@ TEST_CASE("the quota is crossed by exactly the first packet that does not fit") 
     Meter meter(plan, none, resumed);
     CHECK(send(meter, up(), out).quota == QuotaState::crossed_now);
   }
+  SUBCASE("a restart after a block crossing resumes over: the next packet, however small, is blocked") {
+    // With "block" the crossing packet was not counted: the ledger's bytes are below the quota.
+    MeterUsage resumed;
+    resumed.billable_bytes = 3 * kPacket - 100;
+    Meter meter(plan, none, resumed, /*resumed_over=*/true);
+    CHECK(meter.quota().over());
+    CHECK(meter.quota().left_bytes() == 0);
+    const MeterDecision d = send(meter, up(40), out);
+    CHECK(d.quota == QuotaState::over);  // not crossed_now: the crossing was noted before the restart
+    CHECK(d.action == Enforcement::block);
+    CHECK(meter.usage().billable_bytes == 3 * kPacket - 100);
+    CHECK(meter.usage().blocked_packets == 1);
+    // Not crossed before the restart: the same bytes leave room for that packet.
+    Meter under(plan, none, resumed);
+    CHECK(send(under, up(40), out).action == Enforcement::pass);
+    // The period's reset still lifts it.
+    meter.reset_period();
+    CHECK(send(meter, up(), out).quota == QuotaState::under);
+  }
+  SUBCASE("resuming over has no effect without a quota") {
+    QuotaTracker unlimited;
+    unlimited.resume_over();
+    CHECK_FALSE(unlimited.over());
+    CHECK(unlimited.admit(kPacket) == QuotaState::under);
+  }
   SUBCASE("without a quota nothing crosses") {
     QuotaTracker unlimited;
     unlimited.add(UINT64_MAX - 1);
@@ -346,4 +371,15 @@ TEST_CASE("amounts are exact in micro-units at large totals") {
     CHECK(after.micros() == before.micros());
     CHECK(after.micros() == exact_micros(2000 * 777, kPrice));
   }
+}
+
+TEST_CASE("a reload of the same quota keeps a crossed block; only a larger quota lifts it") {
+  mh::billing::QuotaTracker quota(1000, 0);
+  CHECK(quota.admit(900) == mh::billing::QuotaState::under);
+  quota.add(900);
+  CHECK(quota.admit(200) == mh::billing::QuotaState::crossed_now);  // blocked, not counted
+  quota.set_quota(1000);  // the same plan again (SIGHUP, setPlan)
+  CHECK(quota.admit(50) == mh::billing::QuotaState::over);
+  quota.set_quota(5000);  // a larger quota: room again
+  CHECK(quota.admit(50) == mh::billing::QuotaState::under);
 }
