@@ -20,7 +20,15 @@ mesh_link 6 1                                             # link 6
 for i in $(seq 1 6); do mesh_config "$i"; done
 for i in $(seq 1 6); do mesh_start "$i"; done
 mh_wait_for 60 "n1 to ping n4" mesh_ping 1 4
-for i in $(seq 1 6); do mh_wait_for 60 "n$i to ping every node" eval "for j in \$(seq 1 6); do [ \$j = $i ] || mesh_ping $i \$j || exit 1; done"; done
+# A function, not `eval "… || exit 1"`: mh_wait_for runs its command in this shell, where
+# an exit on the first unanswered ping ended the whole scenario silently.
+pings_every_node() {
+  local j
+  for j in $(seq 1 6); do
+    [ "$j" = "$1" ] || mesh_ping "$1" "$j" || return 1
+  done
+}
+for i in $(seq 1 6); do mh_wait_for 60 "n$i to ping every node" pings_every_node "$i"; done
 
 no_loops() {
   local i n
