@@ -5,6 +5,7 @@
 #include "billing.hpp"
 
 #include <link_driver_config.hpp>
+#include <plugin_entry.hpp>
 #include <meshhost/keys.hpp>
 
 #include <algorithm>
@@ -708,31 +709,8 @@ void BillingPlugin::log_ledger_errors() noexcept {
 
 namespace {
 
-void validate(Str config_json, ErrorSink* errors) noexcept {
-  try {
-    (void)parse_billing_config(config_json, errors);
-  } catch (const std::exception&) {
-    errors->error("", "a config billing can hold", "too little memory to check it");
-  }
-}
-
-Status create(Host* host, Str config_json, Plugin** out) noexcept {
-  try {
-    link_common::FirstErrorLine error;
-    std::optional<BillingConfig> config = parse_billing_config(config_json, &error);
-    if (!config) return host->fail(StatusCode::invalid_argument, Str::of(error.line()));
-    auto plugin = std::make_unique<BillingPlugin>(host, std::move(*config));
-    if (Status s = plugin->init(); !s.ok()) return s;
-    *out = plugin.release();
-    return Status::success();
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::internal, "out of memory");
-  } catch (const std::exception& e) {
-    return host->fail(StatusCode::internal, Str(e.what()));
-  }
-}
-
-void destroy(Plugin* plugin) noexcept { delete static_cast<BillingPlugin*>(plugin); }
+constexpr char kName[] = "billing";
+using Entry = link_common::PluginEntry<BillingPlugin, parse_billing_config, kName>;
 
 constexpr const char* kConfigSchema = R"json({
   "type": "object",
@@ -775,7 +753,7 @@ const PluginDescriptor kDescriptor = {
     .struct_size = sizeof(PluginDescriptor),
     .abi_major = MESHHOST_ABI_MAJOR,
     .abi_minor = MESHHOST_ABI_MINOR,
-    .name = "billing",
+    .name = kName,
     .version = "0.1.0",
     .description = "Per-key metering, plans (quota, rate limit, price) and a durable ledger for the gateway",
     .kind = "billing",
@@ -785,9 +763,9 @@ const PluginDescriptor kDescriptor = {
     .required_count = 1,
     .config_schema = kConfigSchema,
     .stability = Stability::experimental,
-    .validate = validate,
-    .create = create,
-    .destroy = destroy,
+    .validate = Entry::validate,
+    .create = Entry::create,
+    .destroy = Entry::destroy,
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "sysctl_state.hpp"
 
 #include <link_driver_config.hpp>
+#include <plugin_entry.hpp>
 #include <meshhost/keys.hpp>
 #include <meshhost/mesh.hpp>
 
@@ -733,31 +734,8 @@ void IptunnelPlugin::on_timer() noexcept {
 
 namespace {
 
-void validate(Str config_json, ErrorSink* errors) noexcept {
-  try {
-    (void)parse_iptunnel_config(config_json, errors);
-  } catch (const std::exception&) {
-    errors->error("", "a config iptunnel can hold", "too little memory to check it");
-  }
-}
-
-Status create(Host* host, Str config_json, Plugin** out) noexcept {
-  try {
-    link_common::FirstErrorLine error;
-    std::optional<IptunnelConfig> config = parse_iptunnel_config(config_json, &error);
-    if (!config) return host->fail(StatusCode::invalid_argument, Str::of(error.line()));
-    auto plugin = std::make_unique<IptunnelPlugin>(host, std::move(*config));
-    if (Status s = plugin->init(); !s.ok()) return s;
-    *out = plugin.release();
-    return Status::success();
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::internal, "out of memory");
-  } catch (const std::exception& e) {
-    return host->fail(StatusCode::internal, Str(e.what()));
-  }
-}
-
-void destroy(Plugin* plugin) noexcept { delete static_cast<IptunnelPlugin*>(plugin); }
+constexpr char kName[] = "iptunnel";
+using Entry = link_common::PluginEntry<IptunnelPlugin, parse_iptunnel_config, kName>;
 
 constexpr const char* kConfigSchema = R"json({
   "type": "object",
@@ -800,7 +778,7 @@ const PluginDescriptor kDescriptor = {
     .struct_size = sizeof(PluginDescriptor),
     .abi_major = MESHHOST_ABI_MAJOR,
     .abi_minor = MESHHOST_ABI_MINOR,
-    .name = "iptunnel",
+    .name = kName,
     .version = "0.1.0",
     .description = "Key-pinned Internet gateway and client over end-to-end sessions, each on its own TUN",
     .kind = "gateway",
@@ -810,9 +788,9 @@ const PluginDescriptor kDescriptor = {
     .required_count = 1,
     .config_schema = kConfigSchema,
     .stability = Stability::experimental,
-    .validate = validate,
-    .create = create,
-    .destroy = destroy,
+    .validate = Entry::validate,
+    .create = Entry::create,
+    .destroy = Entry::destroy,
 };
 
 }  // namespace

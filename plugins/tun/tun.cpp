@@ -4,6 +4,7 @@
 #include "tun.hpp"
 
 #include <link_driver_config.hpp>
+#include <plugin_entry.hpp>
 
 #include <meshhost/keys.hpp>
 
@@ -84,31 +85,8 @@ namespace {
 
 // ---- the descriptor's functions: C-compatible, noexcept, no exceptions escape ----
 
-void validate(Str config_json, ErrorSink* errors) noexcept {
-  try {
-    (void)parse_tun_config(config_json, errors);
-  } catch (const std::exception&) {
-    errors->error("", "a config tun can hold", "too little memory to check it");
-  }
-}
-
-Status create(Host* host, Str config_json, Plugin** out) noexcept {
-  try {
-    link_common::FirstErrorLine error;
-    std::optional<TunConfig> config = parse_tun_config(config_json, &error);
-    if (!config) return host->fail(StatusCode::invalid_argument, Str::of(error.line()));
-    auto plugin = std::make_unique<TunPlugin>(host, std::move(*config));
-    if (Status s = plugin->init(); !s.ok()) return s;
-    *out = plugin.release();
-    return Status::success();
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::internal, "out of memory");
-  } catch (const std::exception& e) {
-    return host->fail(StatusCode::internal, Str(e.what()));
-  }
-}
-
-void destroy(Plugin* plugin) noexcept { delete static_cast<TunPlugin*>(plugin); }
+constexpr char kName[] = "tun";
+using Entry = link_common::PluginEntry<TunPlugin, parse_tun_config, kName>;
 
 constexpr const char* kConfigSchema = R"json({
   "type": "object",
@@ -138,7 +116,7 @@ const PluginDescriptor kDescriptor = {
     .struct_size = sizeof(PluginDescriptor),
     .abi_major = MESHHOST_ABI_MAJOR,
     .abi_minor = MESHHOST_ABI_MINOR,
-    .name = "tun",
+    .name = kName,
     .version = "0.1.0",
     .description = "The node's fc00::/8 address on a TUN device, carried by end-to-end sessions",
     .kind = "tun",
@@ -148,9 +126,9 @@ const PluginDescriptor kDescriptor = {
     .required_count = 1,
     .config_schema = kConfigSchema,
     .stability = Stability::experimental,
-    .validate = validate,
-    .create = create,
-    .destroy = destroy,
+    .validate = Entry::validate,
+    .create = Entry::create,
+    .destroy = Entry::destroy,
 };
 
 }  // namespace

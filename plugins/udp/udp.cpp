@@ -2,6 +2,8 @@
 // loads (see udp.hpp).
 #include "udp.hpp"
 
+#include <plugin_entry.hpp>
+
 #include <meshhost/keys.hpp>
 
 #include <cerrno>
@@ -162,31 +164,8 @@ void UdpPlugin::log(LogLevel level, const std::string& message) noexcept { host_
 
 namespace {
 
-void validate(Str config_json, ErrorSink* errors) noexcept {
-  try {
-    (void)parse_udp_config(config_json, errors);
-  } catch (const std::exception&) {
-    errors->error("", "a config udp can hold", "too little memory to check it");
-  }
-}
-
-Status create(Host* host, Str config_json, Plugin** out) noexcept {
-  try {
-    link_common::FirstErrorLine error;
-    std::optional<UdpConfig> config = parse_udp_config(config_json, &error);
-    if (!config) return host->fail(StatusCode::invalid_argument, Str::of(error.line()));
-    auto plugin = std::make_unique<UdpPlugin>(host, std::move(*config));
-    if (const Status s = plugin->init(); !s.ok()) return s;
-    *out = plugin.release();
-    return Status::success();
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::internal, "out of memory");
-  } catch (const std::exception& e) {
-    return host->fail(StatusCode::internal, Str(e.what()));
-  }
-}
-
-void destroy(Plugin* plugin) noexcept { delete static_cast<UdpPlugin*>(plugin); }
+constexpr char kName[] = "udp";
+using Entry = link_common::PluginEntry<UdpPlugin, parse_udp_config, kName>;
 
 const Str kProvided[] = {"link.udp"};
 
@@ -194,7 +173,7 @@ const PluginDescriptor kDescriptor = {
     .struct_size = sizeof(PluginDescriptor),
     .abi_major = MESHHOST_ABI_MAJOR,
     .abi_minor = MESHHOST_ABI_MINOR,
-    .name = "udp",
+    .name = kName,
     .version = "0.1.0",
     .description = "UDP link driver: IPv4/IPv6 sockets, static peers (connectTo), LAN beacons",
     .kind = "link",
@@ -204,9 +183,9 @@ const PluginDescriptor kDescriptor = {
     .required_count = 0,
     .config_schema = kConfigSchema,
     .stability = Stability::experimental,
-    .validate = validate,
-    .create = create,
-    .destroy = destroy,
+    .validate = Entry::validate,
+    .create = Entry::create,
+    .destroy = Entry::destroy,
 };
 
 }  // namespace
