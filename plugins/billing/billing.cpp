@@ -26,6 +26,42 @@ constexpr std::size_t kDrainBatch = 32;
 // A wall clock that disagrees with the loop's clock by more than this was stepped (NTP at
 // boot on a board without a real-time clock): periods follow the new time from then on.
 constexpr std::int64_t kClockStepNs = kNsPerS;
+constexpr std::int64_t kSecondsPerDay = 86'400;
+
+// a - b per field, 0 where b is larger (a ledger edited by hand, or a batch lost at a crash).
+UsageCounters minus(const UsageCounters& a, const UsageCounters& b) noexcept {
+  auto sub = [](std::uint64_t x, std::uint64_t y) { return x > y ? x - y : 0; };
+  UsageCounters c;
+  c.bytes_up = sub(a.bytes_up, b.bytes_up);
+  c.bytes_down = sub(a.bytes_down, b.bytes_down);
+  c.packets_up = sub(a.packets_up, b.packets_up);
+  c.packets_down = sub(a.packets_down, b.packets_down);
+  c.billable_bytes = sub(a.billable_bytes, b.billable_bytes);
+  c.unbilled_bytes = sub(a.unbilled_bytes, b.unbilled_bytes);
+  c.amount_micros = sub(a.amount_micros, b.amount_micros);
+  return c;
+}
+
+void add_usage(MeterUsage& into, const MeterUsage& u) noexcept {
+  into.upstream.packets += u.upstream.packets;
+  into.upstream.bytes += u.upstream.bytes;
+  into.downstream.packets += u.downstream.packets;
+  into.downstream.bytes += u.downstream.bytes;
+  into.billable_bytes += u.billable_bytes;
+  into.free_bytes += u.free_bytes;
+  into.unsolicited_packets += u.unsolicited_packets;
+  into.unsolicited_bytes += u.unsolicited_bytes;
+  into.blocked_packets += u.blocked_packets;
+  into.amount_micros += u.amount_micros;
+}
+
+// A string into one of AccountReport's fixed fields, cut at its size (not terminated).
+template <std::size_t N>
+void copy_field(std::string_view from, char (&to)[N], std::uint8_t* size) noexcept {
+  const std::size_t n = std::min(from.size(), N);
+  std::memcpy(to, from.data(), n);
+  *size = static_cast<std::uint8_t>(n);
+}
 
 std::int64_t system_realtime_ns() {
   timespec ts{};
@@ -156,19 +192,134 @@ BillingPlugin::Client& BillingPlugin::add_client(const PublicKey& key, const Pla
   register_metrics(c);
   apply_rates(c, now);
   update_quota_gauge(c);
+  c.told = account_state(c);  // nothing changed for the client: no notice
   return c;
 }
 
-BillingPlugin::Client* BillingPlugin::client_for_packet(const PublicKey& key) noexcept {
-  if (Client* c = find_client(key)) return c;
+BillingPlugin::Client* BillingPlugin::client_for_packet(const PublicKey& key) noexcept { return find_client(key); }
+
+bool BillingPlugin::hold_pending(const TrafficInfo& info, const Packet& packet) noexcept {
+  PendingClient* slot = nullptr;
+  for (PendingClient& p : pending_) {
+    if (p.used && std::memcmp(p.key.bytes, info.client.bytes, sizeof p.key.bytes) == 0) {
+      slot = &p;
+      break;
+    }
+    if (!p.used && slot == nullptr) slot = &p;
+  }
+  if (slot == nullptr || pending_timer_ == nullptr) return false;
+  if (!slot->used) {
+    slot->used = true;
+    slot->key = info.client;
+    slot->count = 0;
+  }
+  if (slot->count == kPendingPackets) return false;
+  PendingPacket& held = slot->packets[slot->count++];
+  held.ip_length = info.ip_length;
+  held.direction = info.direction;
+  held.client_opened = info.client_opened;
+  held.has_remote = remote_address(packet.view(), info.direction, &held.remote);
+  if (!pending_armed_) {
+    pending_armed_ = true;
+    pending_timer_->arm(0);
+  }
+  return true;
+}
+
+void BillingPlugin::create_pending() noexcept {
+  pending_armed_ = false;
+  const std::uint64_t now = loop_->now_ns();
+  const std::int64_t wall = wall_s(now);
+  for (PendingClient& p : pending_) {
+    if (!p.used) continue;
+    try {
+      Client* c = find_client(p.key);
+      if (c == nullptr) {
+        std::string unknown;
+        const PlanState& plan = resolve_plan(p.key, &unknown);
+        c = &add_client(p.key, plan, MeterUsage{}, false);
+        c->unknown_plan = std::move(unknown);
+        // Its period may hold totals start() did not load: a clock step since, or a plan
+        // whose period rule changed. The ledger thread reads them at the next flush.
+        c->load_wanted = true;
+      }
+      // These packets went on unenforced; each is counted as it would have been.
+      for (std::size_t i = 0; i < p.count; ++i) {
+        const PendingPacket& held = p.packets[i];
+        TrafficInfo info;
+        info.direction = held.direction;
+        info.client = p.key;
+        info.ip_length = held.ip_length;
+        info.client_opened = held.client_opened;
+        const MeterDecision d = c->meter.decide_passed(info, held.has_remote ? &held.remote : nullptr);
+        if (d.quota == QuotaState::crossed_now) note_crossing(*c, d, now);
+        commit(*c, d, info, wall);
+      }
+    } catch (const std::exception&) {  // std::bad_alloc: carried unmetered
+      unmetered_packets_ += p.count;
+    }
+    p.used = false;
+    p.count = 0;
+  }
+}
+
+AccountState BillingPlugin::account_state(const Client& c) const noexcept {
+  if (!c.plan->plan.quota_bytes || !c.meter.quota().over()) return AccountState::open;
+  return c.plan->plan.over_quota.action == OverQuotaAction::throttle ? AccountState::throttled : AccountState::blocked;
+}
+
+void BillingPlugin::note_state(Client& c) noexcept {
+  const AccountState now = account_state(c);
+  if (now == c.told) return;
+  c.told = now;
+  if (notices_ == nullptr) return;
+  AccountReport report;
+  fill_report(c, &report);
+  notices_->notify_account(c.key, report);
+}
+
+void BillingPlugin::fill_report(const Client& c, AccountReport* out) const noexcept {
+  const Plan& plan = c.plan->plan;
+  const MeterUsage& u = c.meter.usage();
+  *out = AccountReport{};
+  out->state = account_state(c);
+  copy_field(plan.name, out->plan, &out->plan_size);
+  if (plan.price) {
+    copy_field(plan.price->currency, out->currency, &out->currency_size);
+    out->price_micro_per_gb = plan.price->per_gb_micros;
+  }
+  out->period_start_unix = c.period.start_s;
+  out->period_end_unix = c.period.end_s;
+  out->quota_bytes = plan.quota_bytes.value_or(0);
+  out->billable_bytes = u.billable_bytes;
+  out->bytes_up = u.upstream.bytes;
+  out->bytes_down = u.downstream.bytes;
+  out->unbilled_bytes = u.free_bytes + u.unsolicited_bytes;
+  out->rate_up_bps = plan.rate_limit.up_bps.value_or(0);
+  out->rate_down_bps = plan.rate_limit.down_bps.value_or(0);
+  if (plan.quota_bytes && plan.over_quota.action == OverQuotaAction::throttle) {
+    out->throttle_bps = plan.over_quota.throttle_bps;
+  }
+  out->amount_micro = u.amount_micros;
+}
+
+Status BillingPlugin::account_of(const PublicKey& client, AccountReport* out) noexcept {
+  if (out == nullptr) return Status::error(StatusCode::invalid_argument, "account_of: no report to fill");
+  if (!ledger_) return Status::error(StatusCode::unavailable, "billing has not started");
+  if (const Client* c = find_client(client)) {
+    fill_report(*c, out);
+    return Status::success();
+  }
+  // No record yet: nothing used this period (start() made a record of every client the
+  // ledger has totals of for it), under the plan the key would be held to.
   try {
-    std::string unknown;
-    const PlanState& plan = resolve_plan(key, &unknown);
-    Client& c = add_client(key, plan, MeterUsage{}, false);
-    c.unknown_plan = std::move(unknown);
-    return &c;
+    const PlanState& plan = plan_for(client);
+    const Period current = period_at(config_.time_zone, plan.plan.period, wall_s(loop_->now_ns()));
+    Client blank(client, plan, current, MeterUsage{}, false, loop_->now_ns());
+    fill_report(blank, out);
+    return Status::success();
   } catch (const std::exception&) {
-    return nullptr;
+    return Status::error(StatusCode::internal, "out of memory");
   }
 }
 
@@ -226,13 +377,20 @@ void BillingPlugin::roll_period(Client& c, std::int64_t wall, std::uint64_t now_
     c.period = std::move(next);
     return;
   }
+  // What was counted of the old period is in its slots, which keep its label and bounds:
+  // the next flush closes it in the ledger, whichever way the clock went.
   c.past = PastPeriod{std::move(c.period), c.plan->plan.name, to_counters(c.meter.usage()),
                       c.dropped_quota + c.dropped_queue, c.meter.quota().over()};
   c.period = std::move(next);
   c.meter.reset_period();  // the quota lifts at the period's reset
   c.dropped_quota = c.dropped_queue = 0;
+  // A clock stepped back, or forth into a period this ledger has seen, has totals there.
+  c.load_wanted = true;
+  c.load_ticket = 0;  // a load of another period still in flight is stale
+  c.sent = {};
   apply_rates(c, now_ns);
   update_quota_gauge(c);
+  note_state(c);
 }
 
 void BillingPlugin::apply_plan(Client& c, const PlanState& plan, std::int64_t wall, std::uint64_t now_ns) {
@@ -243,30 +401,30 @@ void BillingPlugin::apply_plan(Client& c, const PlanState& plan, std::int64_t wa
   if (!same_rule) {
     Period next = period_at(config_.time_zone, plan.plan.period, wall);
     if (next.start_s != c.period.start_s || next.end_s != c.period.end_s) {
-      // Another kind of period: its totals so far are the ledger's (or the kept past one's).
+      // Another kind of period: its totals so far are the kept past one's, or else the
+      // ledger's, read on the ledger thread at the next flush (load_wanted).
       MeterUsage resumed;
       bool resumed_over = false;
-      if (c.past && c.past->period.start_s == next.start_s && c.past->period.end_s == next.end_s) {
+      const bool was_past =
+          c.past && c.past->period.start_s == next.start_s && c.past->period.end_s == next.end_s;
+      if (was_past) {
         resumed = to_meter_usage(c.past->counters);
         resumed_over = c.past->quota_crossed;
-      } else if (ledger_) {
-        const auto read = ledger_->totals(c.key, next.label);
-        if (read.ok() && read.value && read.value->period_start_s == next.start_s &&
-            read.value->period_end_s == next.end_s) {
-          resumed = to_meter_usage(read.value->counters);
-          resumed_over = read.value->quota_crossed;
-        }
       }
       c.past = PastPeriod{std::move(c.period), old_name, to_counters(c.meter.usage()),
                           c.dropped_quota + c.dropped_queue, c.meter.quota().over()};
       c.period = std::move(next);
       c.meter = Meter(plan.meter_plan, plan.free_prefixes, resumed, resumed_over);
       c.dropped_quota = c.dropped_queue = 0;
+      c.load_wanted = !was_past;
+      c.load_ticket = 0;
+      c.sent = {};
     }
   }
   ensure_quota_gauge(c);
   apply_rates(c, now_ns);
   update_quota_gauge(c);
+  note_state(c);  // a larger quota opens a blocked client again
 }
 
 std::int64_t BillingPlugin::wall_s(std::uint64_t now_ns) const noexcept {
@@ -292,7 +450,9 @@ Status BillingPlugin::init() noexcept {
   return host_->register_admin_method("billing.status", &status_method_);
 }
 
-void* BillingPlugin::query(InterfaceId) noexcept { return nullptr; }
+void* BillingPlugin::query(InterfaceId id) noexcept {
+  return id == kAccountReporterInterface ? static_cast<AccountReporter*>(this) : nullptr;
+}
 
 Status BillingPlugin::start() noexcept {
   try {
@@ -302,6 +462,8 @@ Status BillingPlugin::start() noexcept {
       return Status::error(StatusCode::unavailable,
                            "no service \"iptunnel\" offering meshhost.iptunnel.traffic.v1: enable the iptunnel plugin");
     }
+    // An iptunnel that cannot carry notices yet: clients are not told, the rest works.
+    notices_ = static_cast<AccountNotices*>(service->query(kAccountNoticesInterface));
     const std::uint64_t now = loop_->now_ns();
     wall_offset_ns_ = (realtime_ns_ ? realtime_ns_() : system_realtime_ns()) - static_cast<std::int64_t>(now);
 
@@ -310,6 +472,10 @@ Status BillingPlugin::start() noexcept {
     options.path = ledger_path_;
     options.on_flushed = [this](std::uint64_t seq) { flushed_seq_.store(seq, std::memory_order_release); };
     options.on_error = [this](std::string_view line) { on_ledger_error(line); };
+    options.on_loaded = [this](LoadedTotals&& loaded) { on_loaded(std::move(loaded)); };
+    options.on_pruned = [this](std::uint64_t rows, std::int64_t) {
+      pruned_rows_.fetch_add(rows, std::memory_order_relaxed);
+    };
     std::string error;
     ledger_ = Ledger::open(std::move(options), &error);
     if (!ledger_) return host_->fail(StatusCode::io_error, Str::of(error));
@@ -350,6 +516,13 @@ Status BillingPlugin::start() noexcept {
       stop();
       return s;
     }
+    if (Status s = loop_->create_timer(&pending_call_, &pending_timer_); !s.ok()) {
+      stop();
+      return s;
+    }
+    // Hourly buckets past the retention go now and then once a day, on the ledger thread.
+    ledger_->prune_hourly(wall - std::int64_t{config_.hourly_retention_days} * kSecondsPerDay);
+    next_prune_s_ = wall + kSecondsPerDay;
     flush_timer_->arm(std::uint64_t{config_.flush_interval_ms} * kNsPerMs);
     if (Status s = hooks_->add_hook(this); !s.ok()) {
       stop();
@@ -379,6 +552,8 @@ void BillingPlugin::release_held_packets() noexcept {
 void BillingPlugin::stop() noexcept {
   if (flush_timer_ != nullptr) flush_timer_->cancel();
   if (shaper_timer_ != nullptr) shaper_timer_->cancel();
+  if (pending_timer_ != nullptr) pending_timer_->cancel();
+  if (ledger_) create_pending();  // packets that went on are counted in the last flush
   shaper_deadline_ns_ = TokenBucket::kNever;
   // traffic.hpp: every packet held goes back before the hook is removed. They were never
   // counted (counting happens when a packet leaves the shaper), so nothing is billed.
@@ -397,7 +572,14 @@ void BillingPlugin::stop() noexcept {
   }
   if (flush_timer_ != nullptr) flush_timer_->release();
   if (shaper_timer_ != nullptr) shaper_timer_->release();
-  flush_timer_ = shaper_timer_ = nullptr;
+  if (pending_timer_ != nullptr) pending_timer_->release();
+  flush_timer_ = shaper_timer_ = pending_timer_ = nullptr;
+  pending_armed_ = false;
+  notices_ = nullptr;
+  {
+    std::lock_guard lock(loads_mutex_);
+    loaded_.clear();  // answers for this run's clients: a restart loads afresh
+  }
 }
 
 ReconfigureResult BillingPlugin::reconfigure(Str config_json, ErrorSink* errors) noexcept {
@@ -480,8 +662,9 @@ void BillingPlugin::commit(Client& c, const MeterDecision& d, const TrafficInfo&
 TrafficVerdict BillingPlugin::on_traffic(const TrafficInfo& info, Packet* packet) noexcept {
   Client* c = client_for_packet(info.client);
   if (c == nullptr) {
-    // Out of memory for a new client: better carried unmetered than a gateway that fails closed.
-    ++unmetered_packets_;
+    // No record yet: made off the data path, the packet replayed then. No pending slot
+    // left: better carried unmetered than a gateway that fails closed.
+    if (!hold_pending(info, *packet)) ++unmetered_packets_;
     return TrafficVerdict::pass;
   }
   const std::uint64_t now = loop_->now_ns();
@@ -536,16 +719,18 @@ TrafficVerdict BillingPlugin::on_traffic(const TrafficInfo& info, Packet* packet
   return TrafficVerdict::drop;
 }
 
-void BillingPlugin::note_crossing(Client& c, const MeterDecision& d, std::uint64_t now_ns) noexcept {
+// By the plan's action, not the decision's: a replayed first packet crosses with action pass.
+void BillingPlugin::note_crossing(Client& c, const MeterDecision&, std::uint64_t now_ns) noexcept {
   apply_rates(c, now_ns);  // a throttle starts now
   update_quota_gauge(c);
+  note_state(c);
   // The next flush tells the ledger, so a restart resumes the client over its quota.
   const std::int64_t wall = wall_s(now_ns);
   Slot& s = slot_for(c, wall);
   s.last_seen_s = wall;
   if (s.period_start_s == c.period.start_s) s.quota_crossed = true;  // not a full set's older last slot
   try {  // once per client and period: not the steady state
-    const char* what = d.action == Enforcement::block ? "blocked" : "throttled";
+    const char* what = c.plan->plan.over_quota.action == OverQuotaAction::throttle ? "throttled" : "blocked";
     log(LogLevel::info, "client " + c.key_text + " crossed the quota of plan \"" + c.plan->plan.name + "\" in " +
                             c.period.label + ": " + what + " until the period ends");
   } catch (const std::exception&) {
@@ -615,12 +800,19 @@ void BillingPlugin::on_flush_timer() noexcept {
     for (auto& entry : clients_) {
       Client& c = entry.second;
       // Idle clients too: usage shows the new period, and the quota lifted, from its start.
-      if (wall >= c.period.end_s) roll_period(c, wall, now);
+      // A wall clock stepped back (NTP on a board that booted with a clock ahead) moves the
+      // client back into the period it now is in.
+      if (wall >= c.period.end_s || wall < c.period.start_s) roll_period(c, wall, now);
       // iptunnel may have been reconfigured (billing is not told when only its config changed).
       const PlanState& plan = resolve_plan(c.key, &c.unknown_plan);
       if (&plan != c.plan) apply_plan(c, plan, wall, now);
     }
     flush();
+    request_loads();  // behind the batch: the ledger's answer holds what was just sent
+    if (ledger_ && wall >= next_prune_s_) {
+      ledger_->prune_hourly(wall - std::int64_t{config_.hourly_retention_days} * kSecondsPerDay);
+      next_prune_s_ = wall + kSecondsPerDay;
+    }
   } catch (const std::exception& e) {
     log(LogLevel::warn, std::string("flush: ") + e.what());
   }
@@ -655,7 +847,105 @@ void BillingPlugin::flush() {
     log(LogLevel::warn, "ledger: cannot queue a batch (out of memory); kept for the next flush");
     return;
   }
-  for (auto& entry : clients_) entry.second.slot_count = 0;
+  for (auto& entry : clients_) {
+    Client& c = entry.second;
+    for (std::size_t i = 0; i < c.slot_count; ++i) {
+      const Slot& s = c.slots[i];
+      if (s.period_start_s == c.period.start_s && s.period_label == c.period.label) c.sent += s.counters;
+    }
+    c.slot_count = 0;
+  }
+}
+
+// ---- loading a period's totals on the ledger thread ----
+
+void BillingPlugin::request_loads() noexcept {
+  if (!ledger_) return;
+  try {
+    std::vector<TotalsQuery> queries;
+    for (const auto& entry : clients_) {
+      const Client& c = entry.second;
+      if (c.load_wanted && c.load_ticket == 0) queries.push_back({c.key, c.period.label});
+    }
+    if (queries.empty()) return;
+    const std::uint64_t ticket = next_ticket_++;
+    if (!ledger_->load(ticket, std::move(queries))) return;  // out of memory: the next flush asks again
+    for (auto& entry : clients_) {
+      Client& c = entry.second;
+      if (!c.load_wanted || c.load_ticket != 0) continue;
+      c.load_ticket = ticket;
+      c.sent_at_load = c.sent;  // the ledger has these now, or will before it reads
+    }
+  } catch (const std::exception&) {  // std::bad_alloc: the next flush asks again
+  }
+}
+
+void BillingPlugin::on_loaded(LoadedTotals&& loaded) noexcept {
+  bool post = false;
+  {
+    std::lock_guard lock(loads_mutex_);
+    try {
+      loaded_.push_back(std::move(loaded));
+    } catch (const std::exception&) {
+      // Lost: those clients keep their ticket and count from where they are. Logged nowhere
+      // (ledger thread); the next period change asks again.
+      return;
+    }
+    if (!loads_posted_) post = loads_posted_ = true;
+  }
+  // As with the errors: the plugin outlives the task, the host refusing tasks first.
+  if (post) loop_->post(&BillingPlugin::loaded_task, this);
+}
+
+void BillingPlugin::loaded_task(void* self) noexcept { static_cast<BillingPlugin*>(self)->apply_loads(); }
+
+void BillingPlugin::apply_loads() noexcept {
+  std::vector<LoadedTotals> answers;
+  {
+    std::lock_guard lock(loads_mutex_);
+    answers.swap(loaded_);
+    loads_posted_ = false;
+  }
+  if (!ledger_) return;  // stopped meanwhile
+  for (LoadedTotals& answer : answers) {
+    for (std::size_t i = 0; i < answer.queries.size(); ++i) {
+      Client* c = find_client(answer.queries[i].key);
+      // A client whose period changed again since has another load coming.
+      if (c == nullptr || c->load_ticket != answer.ticket || c->period.label != answer.queries[i].period_label) {
+        continue;
+      }
+      if (!answer.error.empty()) {
+        c->load_ticket = 0;  // load_wanted stays: the next flush asks again
+        continue;
+      }
+      apply_load(*c, answer.totals[i]);
+    }
+    if (!answer.error.empty()) {
+      try {
+        log(LogLevel::warn, answer.error + "; asked again at the next flush");
+      } catch (const std::exception&) {
+      }
+    }
+  }
+}
+
+void BillingPlugin::apply_load(Client& c, const std::optional<PeriodTotals>& totals) noexcept {
+  c.load_wanted = false;
+  c.load_ticket = 0;
+  // Labels name a period by its first day: the same label over another span (a changed
+  // resetDay) is not this period's.
+  if (!totals || totals->period_start_s != c.period.start_s || totals->period_end_s != c.period.end_s) return;
+  // The ledger's totals hold what this run sent of the period before the load was queued;
+  // the meter has counted that itself, and more since.
+  const UsageCounters before = minus(totals->counters, c.sent_at_load);
+  MeterUsage usage = c.meter.usage();
+  add_usage(usage, to_meter_usage(before));
+  const bool over = c.meter.quota().over() || totals->quota_crossed;
+  c.meter = Meter(c.plan->meter_plan, c.plan->free_prefixes, usage, over);
+  const std::uint64_t now = loop_->now_ns();
+  apply_rates(c, now);
+  update_quota_gauge(c);
+  note_state(c);
 }
 
 // ---- the ledger thread's errors ----
@@ -721,6 +1011,8 @@ constexpr const char* kConfigSchema = R"json({
       "description": "IANA zone the periods follow, a TZif file under /usr/share/zoneinfo; changing it needs a restart"},
     "flushIntervalMs": {"type": "integer", "minimum": 100, "maximum": 600000, "default": 10000,
       "description": "how often usage goes to the ledger; kill -9 loses at most this much"},
+    "hourlyRetentionDays": {"type": "integer", "minimum": 1, "maximum": 36600, "default": 400,
+      "description": "hourly buckets older than this are deleted at start and daily; per-period totals are kept"},
     "defaultPlan": {"type": "string", "description": "the plan of clients whose allowedConnections entry names none"},
     "plans": {"type": "object", "minProperties": 1,
       "propertyNames": {"pattern": "^[A-Za-z0-9_.-]{1,64}$"},

@@ -11,6 +11,7 @@
 #include "period.hpp"
 #include "shaper.hpp"
 
+#include <meshhost/account.hpp>
 #include <meshhost/plugin.hpp>
 #include <meshhost/traffic.hpp>
 
@@ -31,7 +32,7 @@ namespace mh::billing {
 UsageCounters to_counters(const MeterUsage& usage) noexcept;
 MeterUsage to_meter_usage(const UsageCounters& counters) noexcept;
 
-class BillingPlugin final : public Plugin, public Service, TrafficHook {
+class BillingPlugin final : public Plugin, public Service, TrafficHook, AccountReporter {
  public:
   BillingPlugin(Host* host, BillingConfig config);
   ~BillingPlugin();
@@ -45,13 +46,21 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
   Status start() noexcept override;
   void stop() noexcept override;
   ReconfigureResult reconfigure(Str config_json, ErrorSink* errors) noexcept override;
-  void* query(InterfaceId id) noexcept override;  // Plugin and Service alike: nothing yet
+  // Plugin and Service alike: kAccountReporterInterface (account.hpp), else nullptr.
+  void* query(InterfaceId id) noexcept override;
 
   TrafficVerdict on_traffic(const TrafficInfo& info, Packet* packet) noexcept override;
 
+  // AccountReporter: `client`'s plan, period and usage from the plugin's own counters (the
+  // ledger's totals of the period plus what is not flushed yet), never the database. A key
+  // with no record yet gets the plan it would be held to and nothing used: the clients of
+  // the ledger's current period were all loaded at start. unavailable before start().
+  Status account_of(const PublicKey& client, AccountReport* out) noexcept override;
+
   // Unix time in nanoseconds, CLOCK_REALTIME by default. Read at start and at each flush
-  // only (periods and hourly buckets follow the loop's monotonic clock in between); tests
-  // replace it before start() so that the FakeLoop's virtual time drives the wall clock.
+  // only (periods and hourly buckets follow the loop's monotonic clock in between; a step
+  // of the wall clock is seen at the next flush); tests replace it before start() so that
+  // the FakeLoop's virtual time drives the wall clock.
   void set_realtime_clock(std::function<std::int64_t()> clock) { realtime_ns_ = std::move(clock); }
 
   // billing.usage, billing.statement, billing.setPlan, billing.status (billing_admin.cpp).
@@ -117,10 +126,42 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
     std::optional<PastPeriod> past;
     std::uint64_t dropped_quota = 0;  // this period, this run
     std::uint64_t dropped_queue = 0;
+    // The state iptunnel was last asked to tell the client (AccountNotices), or the one it
+    // was created in: a notice goes out when the state moves away from it.
+    AccountState told = AccountState::open;
+    // The period changed (a reset, a step of the wall clock, a client new in this run): its
+    // totals so far are to be read from the ledger, on the ledger thread, at the next flush.
+    bool load_wanted = false;
+    std::uint64_t load_ticket = 0;  // the load in flight; 0: none
+    // This period's counters handed to the ledger in this run, and their value when the
+    // load in flight was queued: the part of the ledger's answer the meter counted itself.
+    UsageCounters sent;
+    UsageCounters sent_at_load;
     Counter* bytes[2][2] = {};  // [direction][kBillable/kUnbilled]
     Counter* dropped_quota_counter = nullptr;
     Counter* dropped_queue_counter = nullptr;
     Gauge* quota_left = nullptr;
+  };
+
+  // The first packets of a key billing has no record of, which pass unenforced while the
+  // record is made off the data path (a zero-delay timer): a new Client allocates its key
+  // text, map node and metrics. Replayed through the meter then. Bounded: a key past
+  // kPendingClients, or a packet past kPendingPackets, passes unmetered and is counted in
+  // unmetered_packets_.
+  struct PendingPacket {
+    iptunnel::IpAddress remote;
+    std::uint32_t ip_length = 0;
+    TrafficDirection direction = TrafficDirection::upstream;
+    bool client_opened = false;
+    bool has_remote = false;  // the header was readable
+  };
+  static constexpr std::size_t kPendingClients = 8;
+  static constexpr std::size_t kPendingPackets = 64;
+  struct PendingClient {
+    PublicKey key;
+    bool used = false;
+    std::size_t count = 0;
+    std::array<PendingPacket, kPendingPackets> packets;
   };
 
   struct KeyLess {
@@ -154,7 +195,23 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
   Client& add_client(const PublicKey& key, const PlanState& plan, const MeterUsage& resumed, bool resumed_over);
   // Creates a client at its first packet: its current period has nothing in the ledger
   // but what start() already loaded (clients of the ledger's current periods exist).
+  // nullptr for a key with no record yet: its packet goes to the pending slots.
   Client* client_for_packet(const PublicKey& key) noexcept;
+  // Holds the packet of a key with no record for create_pending(); false when no slot is free.
+  bool hold_pending(const TrafficInfo& info, const Packet& packet) noexcept;
+  // The pending timer: makes the pending keys' records, then replays their packets.
+  void create_pending() noexcept;
+  // The client's state as AccountState, and the notice to iptunnel when it changed.
+  AccountState account_state(const Client& c) const noexcept;
+  void note_state(Client& c) noexcept;
+  void fill_report(const Client& c, AccountReport* out) const noexcept;
+  // At each flush: queues a load for every client whose period changed.
+  void request_loads() noexcept;
+  // The ledger thread's answers to load(), handed to the loop thread.
+  void on_loaded(LoadedTotals&& loaded) noexcept;
+  static void loaded_task(void* self) noexcept;
+  void apply_loads() noexcept;
+  void apply_load(Client& c, const std::optional<PeriodTotals>& totals) noexcept;
   void register_metrics(Client& c);
   // The quota gauge of a client whose plan has a quota, registered the first time it has one.
   void ensure_quota_gauge(Client& c);
@@ -162,7 +219,10 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
   void apply_plan(Client& c, const PlanState& plan, std::int64_t wall_s, std::uint64_t now_ns);
   // The shapers' rates for `c`'s plan and quota state.
   void apply_rates(Client& c, std::uint64_t now_ns) noexcept;
-  // Starts the period holding `wall_s` when `c`'s has ended: the quota lifts.
+  // Moves `c` to the period holding `wall_s` when that is not its period: at its end (the
+  // quota lifts), or after a step of the wall clock either way. The new period's totals so
+  // far are loaded from the ledger at the next flush (load_wanted); until then the meter
+  // counts from 0.
   void roll_period(Client& c, std::int64_t wall_s, std::uint64_t now_ns);
   void commit(Client& c, const MeterDecision& d, const TrafficInfo& info, std::int64_t wall_s) noexcept;
   Slot& slot_for(Client& c, std::int64_t wall_s) noexcept;
@@ -210,9 +270,11 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
   AdminMethod status_method_{this, &BillingPlugin::status};
   TimerCall flush_call_{this, &BillingPlugin::on_flush_timer};
   TimerCall shaper_call_{this, &BillingPlugin::on_shaper_timer};
+  TimerCall pending_call_{this, &BillingPlugin::create_pending};
 
   Loop* loop_;  // kept so the ledger thread can post without calling Host
   TrafficHooks* hooks_ = nullptr;
+  AccountNotices* notices_ = nullptr;  // nullptr: an iptunnel without notices, skipped
   // Packets all shapers hold now, per direction, and the bound on it: well under iptunnel's
   // shared pools (1024 upstream copies, the sessions' 2048 downstream; traffic.hpp).
   std::size_t held_[2] = {0, 0};
@@ -222,16 +284,27 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook {
   std::string ledger_path_;
   Timer* flush_timer_ = nullptr;
   Timer* shaper_timer_ = nullptr;
+  Timer* pending_timer_ = nullptr;
+  bool pending_armed_ = false;
+  std::array<PendingClient, kPendingClients> pending_{};
   std::uint64_t shaper_deadline_ns_ = TokenBucket::kNever;
 
   std::map<PublicKey, Client, KeyLess> clients_;
   std::map<PublicKey, std::string, KeyLess> plan_overrides_;  // billing.setPlan, for this run
-  std::uint64_t unmetered_packets_ = 0;  // passed unmetered: no memory for a new client
+  std::uint64_t unmetered_packets_ = 0;  // passed unmetered: no pending slot, or no memory for a new client
+  std::int64_t next_prune_s_ = 0;        // wall time of the next prune of hourly buckets
+  std::uint64_t next_ticket_ = 1;
 
   std::function<std::int64_t()> realtime_ns_;
   std::int64_t wall_offset_ns_ = 0;  // Unix ns minus the loop's monotonic ns
 
   std::atomic<std::uint64_t> flushed_seq_{0};
+  std::atomic<std::uint64_t> pruned_rows_{0};  // hourly buckets deleted in this run
+
+  std::mutex loads_mutex_;  // guards what follows: the ledger thread writes, the loop reads
+  std::vector<LoadedTotals> loaded_;
+  bool loads_posted_ = false;
+
   static constexpr std::size_t kErrorLines = 8;
   std::mutex errors_mutex_;  // guards what follows: the ledger thread writes, the loop reads
   std::array<std::string, kErrorLines> error_lines_;

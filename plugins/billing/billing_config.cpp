@@ -271,8 +271,9 @@ std::optional<BillingConfig> parse_billing_config(Str config_json, ErrorSink* er
     return std::nullopt;
   }
   BillingConfig config;
-  static const char* const kKeys[] = {"timeZone", "flushIntervalMs", "defaultPlan", "plans"};
-  bool valid = known_keys_only(root, kKeys, "", "timeZone, flushIntervalMs, defaultPlan or plans", errors);
+  static const char* const kKeys[] = {"timeZone", "flushIntervalMs", "hourlyRetentionDays", "defaultPlan", "plans"};
+  bool valid = known_keys_only(root, kKeys, "", "timeZone, flushIntervalMs, hourlyRetentionDays, defaultPlan or plans",
+                               errors);
   if (auto it = root.find("timeZone"); it != root.end()) valid = read_time_zone(*it, &config, errors) && valid;
   if (auto it = root.find("flushIntervalMs"); it != root.end()) {
     std::uint64_t ms = 0;
@@ -281,6 +282,17 @@ std::optional<BillingConfig> parse_billing_config(Str config_json, ErrorSink* er
                       std::to_string(kMaxFlushIntervalMs),
                   kMinFlushIntervalMs, kMaxFlushIntervalMs, &ms, errors)) {
       config.flush_interval_ms = static_cast<std::uint32_t>(ms);
+    } else {
+      valid = false;
+    }
+  }
+  if (auto it = root.find("hourlyRetentionDays"); it != root.end()) {
+    std::uint64_t days = 0;
+    if (read_uint(*it, "hourlyRetentionDays",
+                  "days from " + std::to_string(kMinHourlyRetentionDays) + " to " +
+                      std::to_string(kMaxHourlyRetentionDays),
+                  kMinHourlyRetentionDays, kMaxHourlyRetentionDays, &days, errors)) {
+      config.hourly_retention_days = static_cast<std::uint32_t>(days);
     } else {
       valid = false;
     }

@@ -26,6 +26,13 @@ inline constexpr std::uint32_t kDefaultFlushIntervalMs = 10'000;
 inline constexpr std::uint32_t kMinFlushIntervalMs = 100;
 inline constexpr std::uint32_t kMaxFlushIntervalMs = 600'000;
 
+// Hourly buckets older than this many days are deleted (per-period totals are kept for
+// good): 400 days keeps a year and a month of hourly detail, about 9 MB per client that is
+// busy every hour at ~100 bytes a row (SQLite's WITHOUT ROWID rows plus the key's text).
+inline constexpr std::uint32_t kDefaultHourlyRetentionDays = 400;
+inline constexpr std::uint32_t kMinHourlyRetentionDays = 1;
+inline constexpr std::uint32_t kMaxHourlyRetentionDays = 36'600;  // a hundred years
+
 // Below 8 kbit/s (1 kB/s) one full-size packet waits more than a second: the shaper would
 // stall connections rather than slow them. The ceiling, 1 Tbit/s, is above any uplink a
 // gateway has: a larger number is a typo.
@@ -75,6 +82,7 @@ struct BillingConfig {
   std::string time_zone_name = "UTC";
   TimeZone time_zone = TimeZone::utc();
   std::uint32_t flush_interval_ms = kDefaultFlushIntervalMs;
+  std::uint32_t hourly_retention_days = kDefaultHourlyRetentionDays;
   std::vector<Plan> plans;  // by name, in name order
   std::string default_plan;  // names one of `plans`
 

@@ -45,6 +45,7 @@ TEST_CASE("a gateway's plans read with every field") {
   const auto config = parse(R"({
     "timeZone": "Europe/Berlin",
     "flushIntervalMs": 5000,
+    "hourlyRetentionDays": 90,
     "defaultPlan": "basic",
     "plans": {
       // 50 GB a month from the 15th, 1 Mbit/s up, 8 down, then throttled to 64 kbit/s
@@ -63,6 +64,7 @@ TEST_CASE("a gateway's plans read with every field") {
   CHECK(config->time_zone_name == "Europe/Berlin");
   CHECK(config->time_zone.name() == "Europe/Berlin");
   CHECK(config->flush_interval_ms == 5000);
+  CHECK(config->hourly_retention_days == 90);
   CHECK(config->default_plan == "basic");
   REQUIRE(config->plans.size() == 3);
 
@@ -105,6 +107,7 @@ TEST_CASE("defaults: UTC built in, a 10 s flush, monthly from the 1st, block whe
   CHECK(config->time_zone_name == "UTC");
   CHECK(config->time_zone.utc_offset_s(1'800'000'000) == 0);
   CHECK(config->flush_interval_ms == kDefaultFlushIntervalMs);
+  CHECK(config->hourly_retention_days == 400);
   const Plan& plan = config->plans.at(0);
   CHECK(plan.period == PeriodRule{PeriodKind::month, 1});
   CHECK(plan.over_quota.action == OverQuotaAction::block);
@@ -118,7 +121,8 @@ TEST_CASE("defaults: UTC built in, a 10 s flush, monthly from the 1st, block whe
 TEST_CASE("every bad value is reported with its JSON path") {
   Errors errors;
   CHECK_FALSE(parse(R"({
-    "colour": 1, "timeZone": "Mars/Olympus_Mons", "flushIntervalMs": 50, "defaultPlan": "gold",
+    "colour": 1, "timeZone": "Mars/Olympus_Mons", "flushIntervalMs": 50, "hourlyRetentionDays": 0,
+    "defaultPlan": "gold",
     "plans": {
       "a": {"quotaBytes": -1, "period": "year", "rateLimit": {"upBps": 7999, "downBps": "fast", "burst": 1},
             "overQuota": {"throttleBps": 1000}, "price": {"perGB": 1.5, "currency": "euro"},
@@ -133,6 +137,7 @@ TEST_CASE("every bad value is reported with its JSON path") {
       "colour",
       "timeZone",
       "flushIntervalMs",
+      "hourlyRetentionDays",
       "plans.a.colour",
       "plans.a.quotaBytes",
       "plans.a.period",

@@ -43,10 +43,17 @@ struct Errors final : ErrorSink {
 
 std::string text(Str s) { return std::string(s.data, s.size); }
 
-// iptunnel's side of the hooks: remembers the hook and what it resumed; names plans.
-struct FakeHooks final : Service, TrafficHooks {
+// iptunnel's side of the hooks: remembers the hook and what it resumed; names plans; and,
+// unless `with_notices` is off (an iptunnel older than account.hpp), records the account
+// notices billing asks it to carry.
+struct FakeHooks final : Service, TrafficHooks, AccountNotices {
   void* query(InterfaceId id) noexcept override {
-    return id == kTrafficHooksInterface ? static_cast<TrafficHooks*>(this) : nullptr;
+    if (id == kTrafficHooksInterface) return static_cast<TrafficHooks*>(this);
+    if (id == kAccountNoticesInterface && with_notices) return static_cast<AccountNotices*>(this);
+    return nullptr;
+  }
+  void notify_account(const PublicKey& client, const AccountReport& report) noexcept override {
+    notices.push_back({client, report});
   }
   Status add_hook(TrafficHook* h) noexcept override {
     hook = h;
@@ -68,10 +75,16 @@ struct FakeHooks final : Service, TrafficHooks {
     Packet* packet;
     std::uint64_t at_ns;
   };
+  struct Notice {
+    PublicKey client;
+    AccountReport report;
+  };
   TrafficHook* hook = nullptr;
   const Loop* now = nullptr;
   std::vector<Resumed> resumed;
   std::map<std::string, std::string> plans;
+  bool with_notices = true;
+  std::vector<Notice> notices;
 };
 
 struct Gateway {
@@ -81,7 +94,7 @@ struct Gateway {
     status = meshhost_plugin_v1()->create(&host, Str::of(config), &plugin);
     if (plugin != nullptr) {
       static_cast<billing::BillingPlugin*>(plugin)->set_realtime_clock([this] {
-        return kWallAtStartS * 1'000'000'000 +
+        return (kWallAtStartS + wall_step_s) * 1'000'000'000 +
                static_cast<std::int64_t>(host.fake_loop().now_ns() - testing::FakeLoop::kStartNs);
       });
     }
@@ -128,6 +141,9 @@ struct Gateway {
     REQUIRE(hooks.hook != nullptr);
     const TrafficVerdict v = hooks.hook->on_traffic(info, p);
     if (v != TrafficVerdict::queued) p->release();
+    // The loop's next turn, as the host's loop takes one between batches of packets: a key
+    // billing had no record of gets one in a zero-delay timer. Tests of that window turn it off.
+    if (turn_loop) host.fake_loop().advance(0);
     return v;
   }
   std::size_t release_resumed() {
@@ -168,7 +184,44 @@ struct Gateway {
   Plugin* plugin = nullptr;
   Status status;
   bool started = false;
+  bool turn_loop = true;
+  std::int64_t wall_step_s = 0;  // NTP's step of the wall clock, against the loop's clock
 };
+
+// The "billing" service's AccountReporter, as iptunnel finds it.
+AccountReporter* reporter_of(Gateway& gw) {
+  Service* billing = gw.host.lookup("billing");
+  REQUIRE(billing != nullptr);
+  auto* reporter = static_cast<AccountReporter*>(billing->query(kAccountReporterInterface));
+  REQUIRE(reporter != nullptr);
+  return reporter;
+}
+
+AccountReport report_of(Gateway& gw, const PublicKey& key) {
+  AccountReport r;
+  REQUIRE(reporter_of(gw)->account_of(key, &r).ok());
+  return r;
+}
+
+std::string field(const char* data, std::uint8_t size) { return std::string(data, size); }
+
+// Turns the loop until `done` holds, waiting (real time) for the ledger thread's answers,
+// which come back as posted tasks; false after 5 s.
+template <class Done>
+bool settle(Gateway& gw, Done done) {
+  for (int i = 0; i < 500; ++i) {
+    gw.host.fake_loop().run_pending();
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// The ledger of a stopped gateway, given to a new one before it starts: a restart.
+void carry_ledger(Gateway& from, Gateway& to) {
+  std::filesystem::copy_file(from.host.state_path() / "ledger.sqlite", to.host.state_path() / "ledger.sqlite",
+                             std::filesystem::copy_options::overwrite_existing);
+}
 
 PublicKey new_key() { return generate_node_key().pub; }
 
@@ -183,6 +236,7 @@ TEST_CASE("the descriptor names billing, provides billing and requires iptunnel"
   REQUIRE(d->required_count == 1);
   CHECK(text(d->required[0]) == "iptunnel");
   CHECK(json::parse(text(d->config_schema))["properties"].contains("plans"));
+  CHECK(json::parse(text(d->config_schema))["properties"]["hourlyRetentionDays"]["default"] == 400);
   Errors errors;
   d->validate(Str(R"({"plans": {"basic": {}}, "defaultPlan": "gold"})"), &errors);
   REQUIRE(errors.lines.size() == 1);
@@ -551,3 +605,344 @@ TEST_CASE("all shapers together hold a bounded share of iptunnel's shared pools"
 }
 
 }  // namespace
+
+// ---- AccountReporter and the notices iptunnel carries (account.hpp) ----
+
+TEST_CASE("the billing service reports a client's account from memory, as billing.usage does") {
+  Gateway gw(R"({"plans": {
+                   "metered": {"quotaBytes": 100000, "overQuota": {"throttleBps": 64000},
+                               "rateLimit": {"upBps": 2000000, "downBps": 8000000},
+                               "price": {"perGB": 2000000, "currency": "EUR"}, "freePrefixes": ["203.0.99.0/24"]},
+                   "free": {}},
+                 "defaultPlan": "free"})");
+  const PublicKey client = new_key(), stranger = new_key();
+  gw.hooks.plans[format_public_key(client)] = "metered";
+  AccountReport before;
+  CHECK(reporter_of(gw)->account_of(client, &before).code == StatusCode::unavailable);  // not started
+  REQUIRE(gw.start().ok());
+  gw.send(client, TrafficDirection::upstream, 1000);
+  gw.send(client, TrafficDirection::downstream, 1500);
+  gw.send(client, TrafficDirection::downstream, 1500);
+  gw.send(client, TrafficDirection::upstream, 400, true, 99);  // free prefix
+  gw.send(client, TrafficDirection::downstream, 200, false);   // unsolicited
+  const std::uint64_t reads = gw.call("billing.status")["ledgerReads"];
+
+  const AccountReport r = report_of(gw, client);
+  CHECK(r.state == AccountState::open);
+  CHECK(field(r.plan, r.plan_size) == "metered");
+  CHECK(field(r.currency, r.currency_size) == "EUR");
+  CHECK(r.period_start_unix == 1'777'593'600);  // 2026-05-01T00:00:00Z
+  CHECK(r.period_end_unix == 1'780'272'000);    // 2026-06-01T00:00:00Z
+  CHECK(r.quota_bytes == 100000);
+  CHECK(r.billable_bytes == 4000);
+  CHECK(r.bytes_up == 1400);
+  CHECK(r.bytes_down == 3200);
+  CHECK(r.unbilled_bytes == 600);
+  CHECK(r.rate_up_bps == 2000000);
+  CHECK(r.rate_down_bps == 8000000);
+  CHECK(r.throttle_bps == 64000);
+  CHECK(r.price_micro_per_gb == 2000000);
+  CHECK(r.amount_micro == 8);  // 4000 bytes at 2 EUR per 10^9
+  const json u = gw.usage_of(client);
+  CHECK(u["billableBytes"] == r.billable_bytes);
+  CHECK(u["amountMicros"] == r.amount_micro);
+  CHECK(u["periodStart"] == r.period_start_unix);
+
+  // A key billing has no record of: its plan (the default), nothing used.
+  const AccountReport s = report_of(gw, stranger);
+  CHECK(field(s.plan, s.plan_size) == "free");
+  CHECK(s.currency_size == 0);
+  CHECK(s.quota_bytes == 0);
+  CHECK(s.billable_bytes == 0);
+  CHECK(s.throttle_bps == 0);
+  CHECK(s.state == AccountState::open);
+  CHECK(gw.call("billing.status")["ledgerReads"] == reads);  // no database read for any of it
+  CHECK(reporter_of(gw)->account_of(client, nullptr).code == StatusCode::invalid_argument);
+}
+
+TEST_CASE("iptunnel is asked to tell a client when it is blocked, and when it is open again") {
+  Gateway gw(R"({"plans": {"capped": {"quotaBytes": 3000, "overQuota": "block"},
+                           "big": {"quotaBytes": 100000}},
+                 "defaultPlan": "capped"})");
+  REQUIRE(gw.start().ok());
+  const PublicKey client = new_key(), other = new_key();
+  for (int i = 0; i < 3; ++i) gw.send(client, TrafficDirection::upstream, 1000);
+  gw.send(other, TrafficDirection::upstream, 1000);
+  CHECK(gw.hooks.notices.empty());  // exactly on the quota: not over, nothing to tell
+  CHECK(gw.send(client, TrafficDirection::upstream, 20) == TrafficVerdict::drop);
+  REQUIRE(gw.hooks.notices.size() == 1);
+  CHECK(std::memcmp(gw.hooks.notices[0].client.bytes, client.bytes, kPublicKeySize) == 0);
+  CHECK(gw.hooks.notices[0].report.state == AccountState::blocked);
+  CHECK(gw.hooks.notices[0].report.billable_bytes == 3000);
+  CHECK(gw.hooks.notices[0].report.quota_bytes == 3000);
+  CHECK(report_of(gw, client).state == AccountState::blocked);
+  gw.send(client, TrafficDirection::upstream, 1000);  // still blocked: told once
+  CHECK(gw.hooks.notices.size() == 1);
+
+  // A larger quota at run time opens it again, and says so.
+  gw.call("billing.setPlan", {{"publicKey", format_public_key(client)}, {"plan", "big"}});
+  REQUIRE(gw.hooks.notices.size() == 2);
+  CHECK(gw.hooks.notices[1].report.state == AccountState::open);
+  CHECK(field(gw.hooks.notices[1].report.plan, gw.hooks.notices[1].report.plan_size) == "big");
+  gw.call("billing.setPlan", {{"publicKey", format_public_key(client)}, {"plan", "capped"}});
+  CHECK(gw.hooks.notices.size() == 2);  // the same usage, a smaller quota: over at the next packet
+  CHECK(gw.send(client, TrafficDirection::upstream, 20) == TrafficVerdict::drop);
+  REQUIRE(gw.hooks.notices.size() == 3);
+  CHECK(gw.hooks.notices[2].report.state == AccountState::blocked);
+
+  // The period's reset opens it; the other client, never over, is told nothing.
+  gw.advance_ms(61'000);
+  REQUIRE(gw.hooks.notices.size() == 4);
+  CHECK(gw.hooks.notices[3].report.state == AccountState::open);
+  CHECK(gw.hooks.notices[3].report.billable_bytes == 0);
+  CHECK(gw.hooks.notices[3].report.period_start_unix == 1'780'272'000);
+  for (const auto& n : gw.hooks.notices) CHECK(std::memcmp(n.client.bytes, client.bytes, kPublicKeySize) == 0);
+}
+
+TEST_CASE("a throttled client is told so; an iptunnel without notices is simply not asked") {
+  const std::string config = R"({"plans": {"capped": {"quotaBytes": 2000, "overQuota": {"throttleBps": 64000}}},
+                                 "defaultPlan": "capped"})";
+  {
+    Gateway gw(config);
+    REQUIRE(gw.start().ok());
+    const PublicKey client = new_key();
+    for (int i = 0; i < 3; ++i) gw.send(client, TrafficDirection::downstream, 1000);
+    REQUIRE(gw.hooks.notices.size() == 1);
+    CHECK(gw.hooks.notices[0].report.state == AccountState::throttled);
+    CHECK(gw.hooks.notices[0].report.throttle_bps == 64000);
+    CHECK(report_of(gw, client).state == AccountState::throttled);
+  }
+  Gateway gw(config);
+  gw.hooks.with_notices = false;
+  REQUIRE(gw.start().ok());
+  const PublicKey client = new_key();
+  for (int i = 0; i < 3; ++i) gw.send(client, TrafficDirection::downstream, 1000);
+  CHECK(gw.hooks.notices.empty());
+  CHECK(report_of(gw, client).state == AccountState::throttled);
+  CHECK(gw.usage_of(client)["action"] == "throttle");
+}
+
+// ---- admin reads of the current period ----
+
+TEST_CASE("usage of the current period and status come from memory; a past period reads the ledger") {
+  Gateway gw(R"({"flushIntervalMs": 1000, "plans": {"basic": {}}, "defaultPlan": "basic"})");
+  REQUIRE(gw.start().ok());
+  const PublicKey a = new_key(), b = new_key();
+  gw.send(a, TrafficDirection::upstream, 1000);
+  gw.advance_ms(1000);
+  gw.wait_flush_seq(1);
+  gw.send(a, TrafficDirection::upstream, 500);  // not flushed yet
+  gw.send(b, TrafficDirection::downstream, 700);
+  const std::uint64_t reads = gw.call("billing.status")["ledgerReads"];
+  CHECK(gw.usage_of(a)["bytesUp"] == 1500);
+  CHECK(gw.call("billing.usage")["clients"].size() == 2);
+  const json may = gw.call("billing.usage", {{"period", "2026-05"}});
+  CHECK(may["clients"].size() == 2);
+  const json may_a = gw.call("billing.usage", {{"period", "2026-05"}, {"publicKey", format_public_key(a)}});
+  REQUIRE(may_a["clients"].size() == 1);
+  CHECK(may_a["clients"][0]["bytesUp"] == 1500);
+  CHECK(gw.usage_of(new_key())["bytesUp"] == 0);  // no record: nothing used
+  CHECK(gw.call("billing.status")["ledgerReads"] == reads);
+
+  gw.advance_ms(61'000);  // June: May is a past period now
+  const json past = gw.call("billing.usage", {{"period", "2026-05"}});
+  CHECK(gw.call("billing.status")["ledgerReads"].get<std::uint64_t>() > reads);
+  REQUIRE(past["clients"].size() == 2);
+  const json june = gw.call("billing.usage", {{"period", "2026-06"}});
+  CHECK(june["clients"].size() == 2);
+}
+
+// ---- a key's first packets ----
+
+TEST_CASE("a key's first packets pass while its record is made off the data path, then all are counted") {
+  Gateway gw(R"({"plans": {"slow": {"rateLimit": {"upBps": 8000}, "freePrefixes": ["203.0.99.0/24"]}},
+                 "defaultPlan": "slow"})");
+  REQUIRE(gw.start().ok());
+  gw.turn_loop = false;  // one burst within a loop turn
+  const PublicKey client = new_key();
+  for (int i = 0; i < 10; ++i) CHECK(gw.send(client, TrafficDirection::upstream, 1000) == TrafficVerdict::pass);
+  gw.send(client, TrafficDirection::upstream, 300, true, 99);  // free prefix
+  gw.send(client, TrafficDirection::downstream, 200, false);   // unsolicited
+  // No record, no metric yet: nothing was allocated or registered on the data path.
+  CHECK(gw.call("billing.status")["clients"] == 0);
+  const std::string k = format_public_key(client);
+  CHECK_FALSE(gw.host.counter_value("meshhost_billing_bytes_total",
+                                    {{"client", k}, {"direction", "up"}, {"kind", "billable"}}).has_value());
+  gw.host.fake_loop().advance(0);  // the loop's next turn
+  CHECK(gw.call("billing.status")["clients"] == 1);
+  json u = gw.usage_of(client);
+  CHECK(u["billableBytes"] == 10000);
+  CHECK(u["unbilledBytes"] == 500);
+  CHECK(u["packetsUp"] == 11);
+  CHECK(u["packetsDown"] == 1);
+  CHECK(gw.host.counter_value("meshhost_billing_bytes_total",
+                              {{"client", k}, {"direction", "up"}, {"kind", "billable"}}) == 10000);
+  CHECK(gw.call("billing.status")["unmeteredPackets"] == 0);
+  // Now it is shaped to its plan: past the 16 KiB burst, packets wait.
+  int queued = 0;
+  for (int i = 0; i < 30; ++i) queued += gw.send(client, TrafficDirection::upstream, 1000) == TrafficVerdict::queued;
+  CHECK(queued > 0);
+}
+
+TEST_CASE("the pending slots are bounded: what does not fit passes unmetered and is counted") {
+  Gateway gw(R"({"plans": {"basic": {}}, "defaultPlan": "basic"})");
+  REQUIRE(gw.start().ok());
+  gw.turn_loop = false;
+  std::vector<PublicKey> keys;
+  for (int i = 0; i < 9; ++i) keys.push_back(new_key());
+  for (int i = 0; i < 70; ++i) gw.send(keys[0], TrafficDirection::upstream, 100);  // 64 held, 6 not
+  for (std::size_t c = 1; c < keys.size(); ++c) gw.send(keys[c], TrafficDirection::upstream, 100);  // 8 slots
+  gw.host.fake_loop().advance(0);
+  CHECK(gw.call("billing.status")["clients"] == 8);
+  CHECK(gw.call("billing.status")["unmeteredPackets"] == 6 + 1);
+  CHECK(gw.usage_of(keys[0])["packetsUp"] == 64);
+  // The slots are free again for the next new keys.
+  gw.send(keys[8], TrafficDirection::upstream, 100);
+  gw.host.fake_loop().advance(0);
+  CHECK(gw.call("billing.status")["clients"] == 9);
+  CHECK(gw.usage_of(keys[8])["packetsUp"] == 1);
+}
+
+// ---- steps of the wall clock ----
+
+TEST_CASE("a wall clock stepped into another period closes the old one and resumes the new one's totals") {
+  // kWallAtStartS + 2 days: 2026-06-02, June. The gateway booted believing it is late May.
+  constexpr std::int64_t kTwoDays = 2 * 86'400;
+  const std::string config = R"({"flushIntervalMs": 1000, "plans": {"capped": {"quotaBytes": 10000}},
+                                 "defaultPlan": "capped"})";
+  const PublicKey client = new_key();
+  Gateway first(config);
+  first.wall_step_s = kTwoDays;  // a first run with the right clock, in June
+  REQUIRE(first.start().ok());
+  for (int i = 0; i < 6; ++i) first.send(client, TrafficDirection::upstream, 1000);
+  CHECK(first.usage_of(client)["period"] == "2026-06");
+  first.stop();
+
+  Gateway gw(config);
+  carry_ledger(first, gw);
+  REQUIRE(gw.start().ok());  // the wrong clock: still May
+  gw.send(client, TrafficDirection::upstream, 1000);
+  CHECK(gw.usage_of(client)["period"] == "2026-05");
+
+  gw.wall_step_s = kTwoDays;  // NTP steps the clock forward
+  gw.advance_ms(1000);        // the flush sees it
+  json u = gw.usage_of(client);
+  CHECK(u["period"] == "2026-06");
+  gw.send(client, TrafficDirection::upstream, 500);  // counted while June's totals load
+  REQUIRE(settle(gw, [&] { return gw.usage_of(client)["billableBytes"] == 6500; }));
+  u = gw.usage_of(client);
+  CHECK(u["quotaLeftBytes"] == 3500);
+  CHECK(u["periodStart"] == 1'780'272'000);
+  // May was closed in the ledger with what was counted in it.
+  gw.advance_ms(1000);
+  gw.wait_flush_seq(3);
+  const json may = gw.call("billing.usage", {{"period", "2026-05"}, {"publicKey", format_public_key(client)}});
+  REQUIRE(may["clients"].size() == 1);
+  CHECK(may["clients"][0]["billableBytes"] == 1000);
+  // Nothing counted twice: what the load saw of this run's June is not added again.
+  for (int i = 0; i < 3; ++i) gw.send(client, TrafficDirection::upstream, 1000);
+  CHECK(gw.usage_of(client)["billableBytes"] == 9500);
+  CHECK(gw.send(client, TrafficDirection::upstream, 1000) == TrafficVerdict::drop);  // June's quota
+
+  // And back: a clock stepped backward returns to May, with May's totals.
+  gw.wall_step_s = 0;
+  gw.advance_ms(1000);
+  CHECK(gw.usage_of(client)["period"] == "2026-05");
+  REQUIRE(settle(gw, [&] { return gw.usage_of(client)["billableBytes"] == 1000; }));
+  CHECK(gw.usage_of(client)["state"] == "under");
+  CHECK(gw.send(client, TrafficDirection::upstream, 1000) == TrafficVerdict::pass);
+  gw.stop();
+  Gateway after(config);
+  carry_ledger(gw, after);
+  after.wall_step_s = kTwoDays;
+  REQUIRE(after.start().ok());
+  u = after.usage_of(client);
+  CHECK(u["period"] == "2026-06");
+  CHECK(u["billableBytes"] == 9500);
+  CHECK(u["state"] == "over");  // the crossing was recorded
+}
+
+TEST_CASE("a clock step into a period the ledger has crossed blocks again, and the client is told") {
+  constexpr std::int64_t kTwoDays = 2 * 86'400;
+  const std::string config = R"({"flushIntervalMs": 1000, "plans": {"capped": {"quotaBytes": 3000}},
+                                 "defaultPlan": "capped"})";
+  const PublicKey client = new_key();
+  Gateway first(config);
+  first.wall_step_s = kTwoDays;
+  REQUIRE(first.start().ok());
+  for (int i = 0; i < 3; ++i) first.send(client, TrafficDirection::upstream, 1000);
+  CHECK(first.send(client, TrafficDirection::upstream, 1000) == TrafficVerdict::drop);
+  first.stop();
+
+  Gateway gw(config);
+  carry_ledger(first, gw);
+  REQUIRE(gw.start().ok());
+  CHECK(gw.send(client, TrafficDirection::upstream, 1000) == TrafficVerdict::pass);  // May: open
+  gw.wall_step_s = kTwoDays;
+  gw.advance_ms(1000);
+  REQUIRE(settle(gw, [&] { return gw.usage_of(client)["state"] == "over"; }));
+  CHECK(gw.send(client, TrafficDirection::upstream, 100) == TrafficVerdict::drop);
+  REQUIRE_FALSE(gw.hooks.notices.empty());
+  CHECK(gw.hooks.notices.back().report.state == AccountState::blocked);
+  CHECK(gw.hooks.notices.back().report.period_start_unix == 1'780'272'000);
+}
+
+// ---- exactly on the quota (meter.hpp's rule) ----
+
+TEST_CASE("billable bytes exactly on the quota are not over: live, after a restart, and once the period is past") {
+  const std::string config = R"({"flushIntervalMs": 500, "plans": {"capped": {"quotaBytes": 3000}},
+                                 "defaultPlan": "capped"})";
+  const PublicKey client = new_key();
+  Gateway first(config);
+  REQUIRE(first.start().ok());
+  for (int i = 0; i < 3; ++i) CHECK(first.send(client, TrafficDirection::upstream, 1000) == TrafficVerdict::pass);
+  json u = first.usage_of(client);
+  CHECK(u["state"] == "under");
+  CHECK(u["quotaLeftBytes"] == 0);
+  CHECK(report_of(first, client).state == AccountState::open);
+  first.stop();
+
+  Gateway gw(config);
+  carry_ledger(first, gw);
+  REQUIRE(gw.start().ok());
+  u = gw.usage_of(client);
+  CHECK(u["billableBytes"] == 3000);
+  CHECK(u["state"] == "under");
+  CHECK(u["action"] == "pass");
+  CHECK(u["quotaLeftBytes"] == 0);
+  CHECK(report_of(gw, client).state == AccountState::open);
+  // Free traffic still flows; the next billable packet, however small, crosses.
+  CHECK(gw.send(client, TrafficDirection::downstream, 100, false) == TrafficVerdict::pass);
+  gw.advance_ms(61'000);  // June: May, exactly on its quota, is past
+  json may = gw.call("billing.usage", {{"period", "2026-05"}, {"publicKey", format_public_key(client)}});
+  REQUIRE(may["clients"].size() == 1);
+  CHECK(may["clients"][0]["billableBytes"] == 3000);
+  CHECK(may["clients"][0]["state"] == "under");
+  CHECK(may["clients"][0]["quotaLeftBytes"] == 0);
+  gw.stop();
+  // From the ledger alone, after another restart, May still reads the same.
+  Gateway later(config);
+  carry_ledger(gw, later);
+  later.wall_step_s = 61;
+  REQUIRE(later.start().ok());
+  may = later.call("billing.usage", {{"period", "2026-05"}, {"publicKey", format_public_key(client)}});
+  REQUIRE(may["clients"].size() == 1);
+  CHECK(may["clients"][0]["state"] == "under");
+  CHECK(may["clients"][0]["billableBytes"] == 3000);
+}
+
+TEST_CASE("exactly on the quota, the next billable packet crosses, live and after a restart") {
+  const std::string config = R"({"plans": {"capped": {"quotaBytes": 3000}}, "defaultPlan": "capped"})";
+  const PublicKey client = new_key();
+  Gateway first(config);
+  REQUIRE(first.start().ok());
+  for (int i = 0; i < 3; ++i) first.send(client, TrafficDirection::upstream, 1000);
+  first.stop();
+  Gateway gw(config);
+  carry_ledger(first, gw);
+  REQUIRE(gw.start().ok());
+  CHECK(gw.send(client, TrafficDirection::upstream, 20) == TrafficVerdict::drop);
+  CHECK(gw.usage_of(client)["state"] == "over");
+  CHECK(report_of(gw, client).state == AccountState::blocked);
+  REQUIRE(gw.hooks.notices.size() == 1);
+}

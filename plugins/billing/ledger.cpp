@@ -136,6 +136,11 @@ SELECT hour_start, bytes_up, bytes_down, packets_up, packets_down, billable_byte
 FROM hourly WHERE key = ?1 AND hour_start >= ?2 AND hour_start < ?3 ORDER BY hour_start
 )sql";
 
+// Hourly buckets are kept for a retention (the plugin's hourlyRetentionDays); a period's
+// totals are kept for good. hour_start is the primary key's second column, not its first:
+// this scans the table, once a day.
+constexpr const char* kPruneHourly = "DELETE FROM hourly WHERE hour_start < ?1";
+
 constexpr const char* kSelectClients = "SELECT key, plan, first_seen, last_seen FROM clients ORDER BY key";
 
 struct DbCloser {
@@ -284,6 +289,8 @@ struct Ledger::Writer {
   Statement upsert_period;
   Statement upsert_hour;
   Statement bump_seq;
+  Statement select_totals;
+  Statement prune_hourly;
   std::uint64_t seq = 0;  // as committed
 
   // "" once the database is open, in WAL mode and at kSchemaVersion; else the line to report.
@@ -313,7 +320,9 @@ struct Ledger::Writer {
     upsert_period = prepare(db.get(), kUpsertPeriod, persistent);
     upsert_hour = prepare(db.get(), kUpsertHour, persistent);
     bump_seq = prepare(db.get(), kBumpSeq, persistent);
-    if (!upsert_client || !upsert_period || !upsert_hour || !bump_seq)
+    select_totals = prepare(db.get(), kSelectTotals, persistent);
+    prune_hourly = prepare(db.get(), kPruneHourly, persistent);
+    if (!upsert_client || !upsert_period || !upsert_hour || !bump_seq || !select_totals || !prune_hourly)
       return failure(path, "preparing statements", db.get());
     return {};
   }
@@ -519,18 +528,43 @@ void Ledger::close() noexcept {
   if (thread_.joinable()) thread_.join();
 }
 
-bool Ledger::submit(Batch&& batch) noexcept {
+bool Ledger::enqueue(Job&& job) noexcept {
   {
     std::lock_guard lock(mutex_);
     if (stop_) return false;
     try {
-      queue_.push_back(std::move(batch));  // strong guarantee: on bad_alloc `batch` is intact
+      queue_.push_back(std::move(job));  // strong guarantee: on bad_alloc `job` is intact
     } catch (const std::exception&) {
       return false;
     }
   }
   work_.notify_one();
   return true;
+}
+
+bool Ledger::submit(Batch&& batch) noexcept {
+  Job job;
+  job.batch.deltas.swap(batch.deltas);
+  if (enqueue(std::move(job))) return true;
+  batch.deltas.swap(job.batch.deltas);  // left as it was
+  return false;
+}
+
+bool Ledger::load(std::uint64_t ticket, std::vector<TotalsQuery>&& queries) noexcept {
+  Job job;
+  job.kind = Job::Kind::load;
+  job.ticket = ticket;
+  job.queries.swap(queries);
+  if (enqueue(std::move(job))) return true;
+  queries.swap(job.queries);
+  return false;
+}
+
+bool Ledger::prune_hourly(std::int64_t before_s) noexcept {
+  Job job;
+  job.kind = Job::Kind::prune;
+  job.before_s = before_s;
+  return enqueue(std::move(job));
 }
 
 bool Ledger::wait_idle(std::chrono::milliseconds timeout) {
@@ -544,11 +578,15 @@ void Ledger::run(Writer& writer) noexcept {
   for (;;) {
     work_.wait(lock, [this] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) break;  // stopping, and every batch submitted has been tried
-    Batch next = std::move(queue_.front());
+    Job next = std::move(queue_.front());
     queue_.pop_front();
     writing_ = true;
     lock.unlock();
-    flush(writer, carry, std::move(next));
+    switch (next.kind) {
+      case Job::Kind::write: flush(writer, carry, std::move(next.batch)); break;
+      case Job::Kind::load: load(writer, carry, next); break;
+      case Job::Kind::prune: prune(writer, next.before_s); break;
+    }
     lock.lock();
     writing_ = false;
     idle_.notify_all();
@@ -587,6 +625,74 @@ void Ledger::flush(Writer& writer, Batch& carry, Batch&& next) noexcept {
   report({error, "; kept for the next flush"});
 }
 
+void Ledger::load(Writer& writer, const Batch& carry, Job& job) noexcept {
+  LoadedTotals loaded;
+  loaded.ticket = job.ticket;
+  try {
+    if (!carry.deltas.empty()) {
+      loaded.error = "ledger: " + options_.path + ": reading totals: an earlier batch is not written yet";
+    } else {
+      sqlite3_stmt* s = writer.select_totals.get();
+      for (const TotalsQuery& q : job.queries) {
+        const std::string key = format_public_key(q.key);
+        bind_text(s, 1, key);
+        bind_text(s, 2, q.period_label);
+        std::optional<PeriodTotals> found;
+        int rc = SQLITE_ROW;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+          PeriodTotals totals;
+          totals.key = q.key;
+          totals.period_label = column_text(s, 1);
+          totals.period_start_s = sqlite3_column_int64(s, 2);
+          totals.period_end_s = sqlite3_column_int64(s, 3);
+          totals.counters = column_counters(s, 4);
+          totals.quota_crossed = sqlite3_column_int64(s, 11) != 0;
+          found = std::move(totals);
+        }
+        if (rc != SQLITE_DONE) loaded.error = failure(options_.path, "reading totals", writer.db.get());
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        if (!loaded.error.empty()) break;
+        loaded.totals.push_back(std::move(found));
+      }
+    }
+  } catch (const std::exception&) {  // std::bad_alloc
+    loaded.error = "ledger: out of memory reading totals";
+  }
+  if (!loaded.error.empty()) loaded.totals.clear();
+  loaded.queries = std::move(job.queries);
+  if (!options_.on_loaded) return;
+  try {
+    options_.on_loaded(std::move(loaded));
+  } catch (...) {  // as in flush()
+  }
+}
+
+void Ledger::prune(Writer& writer, std::int64_t before_s) noexcept {
+  sqlite3_stmt* s = writer.prune_hourly.get();
+  sqlite3_bind_int64(s, 1, before_s);
+  const bool done = sqlite3_step(s) == SQLITE_DONE;
+  std::string error;
+  if (!done) {
+    try {
+      error = failure(options_.path, "pruning hourly buckets", writer.db.get());
+    } catch (const std::exception&) {
+    }
+  }
+  const auto rows = static_cast<std::uint64_t>(sqlite3_changes64(writer.db.get()));
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (!done) {
+    report({error, "; tried again at the next prune"});
+    return;
+  }
+  if (!options_.on_pruned) return;
+  try {
+    options_.on_pruned(rows, before_s);
+  } catch (...) {  // as in flush()
+  }
+}
+
 void Ledger::report(std::initializer_list<std::string_view> parts) noexcept {
   if (!options_.on_error) return;
   try {
@@ -600,6 +706,7 @@ void Ledger::report(std::initializer_list<std::string_view> parts) noexcept {
 ReadResult<std::optional<PeriodTotals>> Ledger::totals(const PublicKey& key, std::string_view period_label) const {
   ReadResult<std::optional<PeriodTotals>> out;
   const std::string key_text = format_public_key(key);
+  reads_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(read_mutex_);
   out.error = select(
       reader_, options_.path, kSelectTotals,
@@ -623,6 +730,7 @@ ReadResult<std::optional<PeriodTotals>> Ledger::totals(const PublicKey& key, std
 
 ReadResult<std::vector<PeriodTotals>> Ledger::period(std::string_view period_label) const {
   ReadResult<std::vector<PeriodTotals>> out;
+  reads_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(read_mutex_);
   out.error = select(
       reader_, options_.path, kSelectPeriod, [&](sqlite3_stmt* s) { bind_text(s, 1, period_label); },
@@ -646,6 +754,7 @@ ReadResult<std::vector<HourlyBucket>> Ledger::hourly(const PublicKey& key, std::
                                                      std::int64_t to_s) const {
   ReadResult<std::vector<HourlyBucket>> out;
   const std::string key_text = format_public_key(key);
+  reads_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(read_mutex_);
   out.error = select(
       reader_, options_.path, kSelectHourly,
@@ -666,6 +775,7 @@ ReadResult<std::vector<HourlyBucket>> Ledger::hourly(const PublicKey& key, std::
 
 ReadResult<std::vector<ClientRecord>> Ledger::clients() const {
   ReadResult<std::vector<ClientRecord>> out;
+  reads_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(read_mutex_);
   out.error = select(
       reader_, options_.path, kSelectClients, [](sqlite3_stmt*) {},

@@ -5,6 +5,8 @@
 //   auto current = ledger->period(label);   // start(): resumes every client's period totals
 //   ledger->submit(std::move(batch));       // every flush interval and at stop
 //   ledger->flush_seq();                    // the admin API's flush sequence number
+//   ledger->load(ticket, {{key, label}});   // a period's totals, read on the ledger thread
+//   ledger->prune_hourly(before_s);         // at start and once a day: old hourly rows go
 //   ledger.reset();                         // stop(): writes what is queued, joins the thread
 #pragma once
 
@@ -81,6 +83,22 @@ struct HourlyBucket {
   UsageCounters counters;
 };
 
+// One client's period whose totals load() reads.
+struct TotalsQuery {
+  PublicKey key;
+  std::string period_label;
+};
+
+// What load() read: for each query, in order, its totals (nullopt when the ledger has none),
+// or `error` (one line) and no totals. A load that follows a batch that failed and is still
+// kept fails too: the totals it would read miss that batch.
+struct LoadedTotals {
+  std::uint64_t ticket = 0;
+  std::vector<TotalsQuery> queries;
+  std::vector<std::optional<PeriodTotals>> totals;
+  std::string error;
+};
+
 struct ClientRecord {
   PublicKey key;
   std::string plan;  // the plan of its latest delta
@@ -107,6 +125,10 @@ struct LedgerOptions {
   // so a disk that stays full gives a line every interval. Ledger thread; same rules as
   // on_flushed.
   std::function<void(std::string_view line)> on_error;
+  // A load() was read (or failed). Ledger thread; same rules as on_flushed.
+  std::function<void(LoadedTotals&& loaded)> on_loaded;
+  // prune_hourly() deleted `rows` hourly buckets. Ledger thread; same rules as on_flushed.
+  std::function<void(std::uint64_t rows, std::int64_t before_s)> on_pruned;
   // How long a statement waits for a lock held by another connection (an operator's sqlite3
   // shell, say) before it fails.
   int busy_timeout_ms = 5000;
@@ -119,8 +141,9 @@ struct LedgerOptions {
 // many intervals, not one. One fsync per flush interval (10 s by default) costs nothing.
 // A crash thus loses only what the plugin had not submitted yet, or what was still queued.
 //
-// Threads: submit(), the reads and flush_seq() may be called from any thread. The writes
-// run on the ledger thread over its own connection, opened there. The reads run on the
+// Threads: submit(), load(), prune_hourly(), the reads and flush_seq() may be called from
+// any thread. The writes, load() and prune_hourly() run on the ledger thread over its own
+// connection, opened there, in the order they were queued. The reads run on the
 // caller's thread over a second connection under a mutex: WAL lets it read the last
 // committed state while the writer commits, so a read never waits for a flush (it may
 // wait for another read). A read costs an index lookup, or a scan of one period's rows for
@@ -152,6 +175,21 @@ class Ledger {
   // failed is written together with the next one.
   std::uint64_t flush_seq() const noexcept { return flush_seq_.load(std::memory_order_acquire); }
 
+  // Queues a read of `queries`' period totals for the ledger thread, behind every batch
+  // submitted before: on_loaded gets them with `ticket`. For the loop thread, which must
+  // not read the database itself on the data path's behalf (a period reached by a clock
+  // step or a reset). False when out of memory or closed.
+  bool load(std::uint64_t ticket, std::vector<TotalsQuery>&& queries) noexcept;
+
+  // Queues the deletion of every hourly bucket with hour_start_s < before_s, behind every
+  // batch submitted before; per-period totals stay. on_pruned says how many went, on_error
+  // why none did. False when out of memory or closed.
+  bool prune_hourly(std::int64_t before_s) noexcept;
+
+  // How many reads (totals, period, hourly, clients) ran on callers' threads so far: the
+  // admin reads that paid a database lookup (billing.status shows it). load() is not one.
+  std::uint64_t read_count() const noexcept { return reads_.load(std::memory_order_relaxed); }
+
   // One client's totals of one period; nullopt when it has none.
   ReadResult<std::optional<PeriodTotals>> totals(const PublicKey& key, std::string_view period_label) const;
   // Every client's totals of one period, ordered by key: for statements, and at start to
@@ -163,8 +201,8 @@ class Ledger {
   // Every client ever seen, ordered by key.
   ReadResult<std::vector<ClientRecord>> clients() const;
 
-  // Tests: waits up to `timeout` until every submitted batch has been written or
-  // has failed; true if so.
+  // Tests: waits up to `timeout` until every submitted batch, load and prune has been
+  // done or has failed; true if so.
   bool wait_idle(std::chrono::milliseconds timeout);
 
   // Writes what is queued (a failed batch gets one last try, then on_error says it is
@@ -174,8 +212,19 @@ class Ledger {
 
  private:
   struct Writer;
+  // What the ledger thread does next: write a batch, read totals, or prune hourly rows.
+  struct Job {
+    enum class Kind : std::uint8_t { write, load, prune } kind = Kind::write;
+    Batch batch;
+    std::uint64_t ticket = 0;
+    std::vector<TotalsQuery> queries;
+    std::int64_t before_s = 0;
+  };
   explicit Ledger(LedgerOptions options);
+  bool enqueue(Job&& job) noexcept;
   void run(Writer& writer) noexcept;
+  void load(Writer& writer, const Batch& carry, Job& job) noexcept;
+  void prune(Writer& writer, std::int64_t before_s) noexcept;
   void flush(Writer& writer, Batch& carry, Batch&& next) noexcept;
   // Joins `parts` into one line for on_error.
   void report(std::initializer_list<std::string_view> parts) noexcept;
@@ -187,10 +236,11 @@ class Ledger {
   std::mutex mutex_;
   std::condition_variable work_;  // the thread waits for a batch or stop_
   std::condition_variable idle_;  // wait_idle waits for the queue to drain
-  std::deque<Batch> queue_;
+  std::deque<Job> queue_;
   bool writing_ = false;
   bool stop_ = false;
 
+  mutable std::atomic<std::uint64_t> reads_{0};
   mutable std::mutex read_mutex_;
   sqlite3* reader_ = nullptr;
 };

@@ -489,3 +489,117 @@ TEST_CASE("after close, submits and reads fail without touching the batch") {
   CHECK_FALSE(read.ok());
   CHECK(read.error == "ledger: " + dir.path + "/billing.db: closed");
 }
+
+TEST_CASE("pruning deletes hourly buckets older than the cutoff and keeps every period's totals") {
+  TempDir dir;
+  Events events;
+  LedgerOptions options = options_for(dir.path + "/billing.db", events);
+  std::vector<std::pair<std::uint64_t, std::int64_t>> pruned;
+  options.on_pruned = [&](std::uint64_t rows, std::int64_t before_s) {
+    std::lock_guard lock(events.mutex);
+    pruned.emplace_back(rows, before_s);
+  };
+  std::string error;
+  auto ledger = Ledger::open(std::move(options), &error);
+  REQUIRE(ledger != nullptr);
+  const PublicKey a = generate_node_key().pub;
+  const PublicKey b = generate_node_key().pub;
+  submit(*ledger, batch_of({delta(a, kMay, usage(100, 0)), delta(a, kMay + kHour, usage(200, 0)),
+                            delta(a, kMay + 2 * kHour, usage(300, 0)), delta(b, kMay, usage(7, 0))}));
+  const auto before = ledger->totals(a, "2024-05");
+  REQUIRE(before.value.has_value());
+
+  // The cutoff is exclusive: the bucket starting at it stays.
+  REQUIRE(ledger->prune_hourly(kMay + kHour));
+  REQUIRE(ledger->wait_idle(10s));
+  {
+    std::lock_guard lock(events.mutex);
+    REQUIRE(pruned.size() == 1);
+    CHECK(pruned[0].first == 2);  // a's and b's first hour
+    CHECK(pruned[0].second == kMay + kHour);
+  }
+  const auto left = ledger->hourly(a, 0, kJune);
+  REQUIRE(left.value.size() == 2);
+  CHECK(left.value[0].hour_start_s == kMay + kHour);
+  CHECK(left.value[1].hour_start_s == kMay + 2 * kHour);
+  CHECK(ledger->hourly(b, 0, kJune).value.empty());
+  // Totals are untouched, and keep adding up after a prune.
+  CHECK(ledger->totals(a, "2024-05").value->counters == before.value->counters);
+  CHECK(ledger->totals(b, "2024-05").value->counters == usage(7, 0));
+  submit(*ledger, batch_of({delta(b, kMay, usage(3, 0))}));
+  UsageCounters expected_b = usage(7, 0);
+  expected_b += usage(3, 0);
+  CHECK(ledger->totals(b, "2024-05").value->counters == expected_b);
+  // Nothing older is left: a second prune deletes nothing.
+  REQUIRE(ledger->prune_hourly(kMay + kHour));
+  REQUIRE(ledger->wait_idle(10s));
+  {
+    std::lock_guard lock(events.mutex);
+    REQUIRE(pruned.size() == 2);
+    CHECK(pruned[1].first == 1);  // b's first hour, written again after the first prune
+  }
+  CHECK(events.error_lines().empty());
+}
+
+TEST_CASE("load reads totals on the ledger thread behind the batches queued before it") {
+  TempDir dir;
+  const std::string path = dir.path + "/billing.db";
+  Events events;
+  LedgerOptions options = options_for(path, events);
+  options.busy_timeout_ms = 50;
+  std::vector<LoadedTotals> loads;
+  options.on_loaded = [&](LoadedTotals&& loaded) {
+    std::lock_guard lock(events.mutex);
+    loads.push_back(std::move(loaded));
+  };
+  std::string error;
+  auto ledger = Ledger::open(std::move(options), &error);
+  REQUIRE(ledger != nullptr);
+  const PublicKey a = generate_node_key().pub;
+  const PublicKey b = generate_node_key().pub;
+
+  // Queued back to back: the load sees the batch before it.
+  REQUIRE(ledger->submit(batch_of({delta(a, kMay, usage(100, 50))})));
+  REQUIRE(ledger->load(7, {{a, "2024-05"}, {b, "2024-05"}, {a, "2024-06"}}));
+  REQUIRE(ledger->wait_idle(10s));
+  {
+    std::lock_guard lock(events.mutex);
+    REQUIRE(loads.size() == 1);
+    CHECK(loads[0].ticket == 7);
+    CHECK(loads[0].error.empty());
+    REQUIRE(loads[0].queries.size() == 3);
+    REQUIRE(loads[0].totals.size() == 3);
+    REQUIRE(loads[0].totals[0].has_value());
+    CHECK(same(loads[0].totals[0]->key, a));
+    CHECK(loads[0].totals[0]->counters == usage(100, 50));
+    CHECK(loads[0].totals[0]->period_start_s == kMay);
+    CHECK_FALSE(loads[0].totals[1].has_value());
+    CHECK_FALSE(loads[0].totals[2].has_value());
+  }
+
+  // A batch that failed and is kept would be missing from what a load reads: it fails.
+  auto blocker = std::make_unique<RawDb>(path);
+  blocker->exec("BEGIN IMMEDIATE");
+  submit(*ledger, batch_of({delta(a, kMay, usage(1, 1))}));
+  REQUIRE(ledger->load(8, {{a, "2024-05"}}));
+  REQUIRE(ledger->wait_idle(10s));
+  {
+    std::lock_guard lock(events.mutex);
+    REQUIRE(loads.size() == 2);
+    CHECK(loads[1].ticket == 8);
+    CHECK(loads[1].error.find("an earlier batch is not written yet") != std::string::npos);
+    CHECK(loads[1].totals.empty());
+    CHECK(loads[1].queries.size() == 1);
+  }
+  blocker.reset();
+  submit(*ledger, batch_of({}));  // the kept batch goes with the next one
+  REQUIRE(ledger->load(9, {{a, "2024-05"}}));
+  REQUIRE(ledger->wait_idle(10s));
+  std::lock_guard lock(events.mutex);
+  REQUIRE(loads.size() == 3);
+  CHECK(loads[2].error.empty());
+  UsageCounters expected = usage(100, 50);
+  expected += usage(1, 1);
+  REQUIRE(loads[2].totals.at(0).has_value());
+  CHECK(loads[2].totals[0]->counters == expected);
+}

@@ -253,6 +253,17 @@ MeterDecision Meter::decide(const TrafficInfo& info, ByteSpan ip_packet) noexcep
   return d;
 }
 
+MeterDecision Meter::decide_passed(const TrafficInfo& info, const IpAddress* remote) noexcept {
+  MeterDecision d;
+  if (remote != nullptr) {
+    d.traffic = classify(info, *remote, *free_);
+  } else if (unsolicited(info)) {
+    d.traffic = TrafficClass::unsolicited;
+  }
+  if (d.traffic == TrafficClass::billable) d.quota = quota_.admit(info.ip_length);
+  return d;
+}
+
 void Meter::commit(const MeterDecision& decision, const TrafficInfo& info) noexcept {
   DirectionUsage& dir = info.direction == TrafficDirection::upstream ? usage_.upstream : usage_.downstream;
   dir.packets++;

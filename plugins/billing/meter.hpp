@@ -73,6 +73,15 @@ enum class QuotaState : std::uint8_t {
 // so a packet ending exactly on the quota is still `under`, and the next one crosses. Once
 // crossed the state stays `over` until reset() (the period's end) or a larger quota.
 //
+// The rule everywhere (the live meter, a resume from the ledger, billing.usage, the
+// AccountReport): a client is over its quota when a billable packet did not fit, i.e.
+// crossing means billable + packet > quota, and nothing else. billable == quota exactly is
+// not over: nothing was refused yet, 0 bytes are left, and the next billable packet, however
+// small, crosses. So "over" is never judged by comparing totals with the quota: the ledger
+// records the crossing (quota_crossed) and a resume takes it from there (resume_over()),
+// since with overQuota "block" the crossing packet is not counted and the totals stay at or
+// below the quota.
+//
 // Deciding and counting are separate because billing counts after enforcement (DESIGN §7):
 // admit() before the packet is enforced, add() once it passed (a blocked or shaper-dropped
 // packet is never counted).
@@ -212,6 +221,11 @@ class Meter {
   // matches no free prefix: it is billed unless unsolicited. A blocked packet is counted in
   // blocked_packets here, since it never reaches commit().
   MeterDecision decide(const TrafficInfo& info, ByteSpan ip_packet) noexcept;
+  // For a packet that already went on unenforced (the first packets of a client billing had
+  // no record of yet, replayed once it has): its class against `remote` (nullptr: not
+  // readable, no free prefix applies) and where it stands against the quota, which it may
+  // cross; the action is always pass, so commit() counts it.
+  MeterDecision decide_passed(const TrafficInfo& info, const iptunnel::IpAddress* remote) noexcept;
   // Counts a packet that went on (passed or queued by the shaper) as `decision` classed it.
   void commit(const MeterDecision& decision, const TrafficInfo& info) noexcept;
 

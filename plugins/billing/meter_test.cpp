@@ -383,3 +383,67 @@ TEST_CASE("a reload of the same quota keeps a crossed block; only a larger quota
   quota.set_quota(5000);  // a larger quota: room again
   CHECK(quota.admit(50) == mh::billing::QuotaState::under);
 }
+
+// meter.hpp's rule: crossing means billable + packet > quota; billable == quota is not over.
+TEST_CASE("billable bytes exactly on the quota are not over, live or resumed; the next byte crosses") {
+  const PrefixSet none;
+  const Bytes out = packet("100.64.0.10", "203.0.113.9");
+  MeterPlan plan;
+  plan.quota_bytes = 2 * kPacket;
+  for (const QuotaAction action : {QuotaAction::block, QuotaAction::throttle}) {
+    CAPTURE(static_cast<int>(action));
+    plan.over_quota = action;
+    plan.throttle_rate_bps = 64'000;
+
+    Meter live(plan, none);
+    CHECK(send(live, up(), out).quota == QuotaState::under);
+    CHECK(send(live, up(), out).quota == QuotaState::under);
+    CHECK(live.usage().billable_bytes == plan.quota_bytes);
+    CHECK_FALSE(live.quota().over());
+    CHECK(live.quota().left_bytes() == 0);
+
+    // A restart whose ledger holds exactly the quota, not crossed, is in the same state.
+    Meter resumed(plan, none, live.usage(), /*resumed_over=*/false);
+    CHECK_FALSE(resumed.quota().over());
+    CHECK(resumed.quota().left_bytes() == 0);
+
+    // Free traffic still passes at the boundary, and does not cross it.
+    for (Meter* m : {&live, &resumed}) {
+      CHECK(send(*m, down(false), packet("203.0.113.9", "100.64.0.10")).quota == QuotaState::under);
+      CHECK_FALSE(m->quota().over());
+      const MeterDecision crossing = send(*m, up(1), out);  // one billable byte more
+      CHECK(crossing.quota == QuotaState::crossed_now);
+      CHECK(crossing.action == (action == QuotaAction::block ? Enforcement::block : Enforcement::throttle));
+      CHECK(m->quota().over());
+    }
+  }
+}
+
+TEST_CASE("decide_passed classes a packet that already went on and may cross, but never blocks") {
+  const PrefixSet free = prefixes({"203.0.113.0/24"});
+  MeterPlan plan;
+  plan.quota_bytes = kPacket;
+  Meter meter(plan, free);
+  const IpAddress paid = ip("198.51.100.1"), gratis = ip("203.0.113.9");
+  MeterDecision d = meter.decide_passed(up(), &gratis);
+  CHECK(d.traffic == TrafficClass::free_prefix);
+  meter.commit(d, up());
+  d = meter.decide_passed(down(false), &paid);
+  CHECK(d.traffic == TrafficClass::unsolicited);
+  meter.commit(d, down(false));
+  d = meter.decide_passed(down(false), nullptr);  // unreadable: still unsolicited
+  CHECK(d.traffic == TrafficClass::unsolicited);
+  d = meter.decide_passed(up(), nullptr);  // unreadable: billed
+  CHECK(d.traffic == TrafficClass::billable);
+  CHECK(d.quota == QuotaState::under);
+  meter.commit(d, up());
+  d = meter.decide_passed(up(), &paid);
+  CHECK(d.quota == QuotaState::crossed_now);
+  CHECK(d.action == Enforcement::pass);
+  meter.commit(d, up());
+  CHECK(meter.usage().billable_bytes == 2 * kPacket);
+  CHECK(meter.usage().blocked_packets == 0);
+  CHECK(meter.usage().free_bytes == kPacket);
+  CHECK(meter.usage().unsolicited_bytes == kPacket);
+  CHECK(meter.quota().over());
+}
