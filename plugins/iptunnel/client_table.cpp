@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 namespace mh::iptunnel {
 
@@ -46,6 +47,39 @@ const char* to_string(GatewayState s) noexcept {
   return "?";
 }
 
+std::string short_key(const PublicKey& key) {
+  const std::string k = format_public_key(key);
+  return k.size() > 14 ? k.substr(0, 6) + "..." + k.substr(k.size() - 6) : k;
+}
+
+std::string format_utc(std::int64_t unix_s) {
+  const std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  char text[32] = {};
+  if (gmtime_r(&t, &tm) == nullptr || std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    return std::to_string(unix_s);
+  }
+  return text;
+}
+
+std::string format_account_line(const std::string& gateway, const AccountReport& r) {
+  const std::string billable = std::to_string(r.billable_bytes);
+  const std::string quota = std::to_string(r.quota_bytes);
+  const std::string period = " for the period ending " + format_utc(r.period_end_unix);
+  const std::string head = "gateway " + gateway + ": ";
+  const std::string used = r.quota_bytes > 0 ? "quota " + quota + " bytes used (" + billable + " billable)"
+                                             : billable + " bytes billable";
+  switch (r.state) {
+    case AccountState::blocked:
+      return head + "blocked: " + used + period + "; nothing passes through this gateway until then";
+    case AccountState::throttled:
+      return head + "throttled to " + std::to_string(r.throttle_bps) + " bit/s: " + used + period;
+    case AccountState::open:
+      break;
+  }
+  return head + "open again: " + billable + (r.quota_bytes > 0 ? " of " + quota : "") + " bytes billable" + period;
+}
+
 ClientTable::ClientTable(const std::vector<OutgoingConnection>& gateways, const ClientTimers& timers)
     : timers_(timers) {
   for (const OutgoingConnection& g : gateways) {
@@ -78,6 +112,11 @@ std::vector<ClientTable::Send> ClientTable::tick(std::uint64_t now_ns, std::uint
       g.state = GatewayState::dead;
       *changed = true;
     }
+    if (g.blocked() && now_ns >= g.account->blocked_until_ns) {
+      // The period it was blocked for is over, whether or not its "open" notice arrived.
+      g.account->report.state = AccountState::open;
+      *changed = true;
+    }
     if (now_ns >= g.next_send_ns) {
       switch (g.state) {
         case GatewayState::requesting:
@@ -102,7 +141,14 @@ std::vector<ClientTable::Send> ClientTable::tick(std::uint64_t now_ns, std::uint
         }
       }
     }
+    if (g.blocked() && g.holds_lease() && now_ns >= g.account->refresh_ns) {
+      g.account_nonce = next_nonce();
+      g.account_asked_ns = now_ns;
+      g.account->refresh_ns = now_ns + timers_.denied_retry_ns;
+      sends.push_back(Send{i, MessageType::account_request, ControlMessage{0, g.account_nonce}});
+    }
     next = std::min(next, g.next_send_ns);
+    if (g.blocked()) next = std::min(next, std::min(g.account->blocked_until_ns, g.account->refresh_ns));
     if (g.holds_lease()) next = std::min(next, g.lease_end_ns);
     if (g.state == GatewayState::leased) next = std::min(next, g.last_heard_ns + timers_.gateway_dead_ns);
   }
@@ -200,6 +246,56 @@ void ClientTable::on_probe_reply(const PublicKey& from, const ControlMessage& re
   }
 }
 
+std::vector<ClientTable::Send> ClientTable::request_accounts(std::uint64_t now_ns) {
+  std::vector<Send> sends;
+  for (std::size_t i = 0; i < gateways_.size(); ++i) {
+    ClientGateway& g = gateways_[i];
+    if (!g.holds_lease()) continue;
+    g.account_nonce = next_nonce();
+    g.account_asked_ns = now_ns;
+    sends.push_back(Send{i, MessageType::account_request, ControlMessage{0, g.account_nonce}});
+  }
+  return sends;
+}
+
+ClientTable::AccountOutcome ClientTable::on_account(const PublicKey& from, MessageType type,
+                                                    const AccountMessage& message, std::uint64_t now_ns,
+                                                    std::int64_t now_unix, bool* changed) {
+  ClientGateway* g = find(from);
+  // Only a gateway that leased us addresses speaks for our account there.
+  if (g == nullptr || !g->holds_lease()) return AccountOutcome::ignored;
+  if (type == MessageType::account_report) {
+    if (g->account_nonce == 0 || message.nonce != g->account_nonce) return AccountOutcome::ignored;
+    g->account_nonce = 0;
+  } else if (type != MessageType::account_notice) {
+    return AccountOutcome::ignored;
+  }
+  g->last_heard_ns = now_ns;
+  const AccountState before = g->account && g->account->status == AccountStatus::ok ? g->account->report.state
+                                                                                    : AccountState::open;
+  const bool was_blocked = g->blocked();
+  ClientAccount a;
+  a.status = message.status;
+  a.report = message.report;
+  a.received_ns = now_ns;
+  a.received_unix = now_unix;
+  a.notice = type == MessageType::account_notice;
+  // Without an account (not metered, unknown to billing) nothing is enforced: open.
+  const AccountState after = a.status == AccountStatus::ok ? a.report.state : AccountState::open;
+  if (a.status == AccountStatus::ok && a.report.state == AccountState::blocked) {
+    // Saturating: a period end the gateway put at the end of time must not wrap around.
+    const std::int64_t left_s = a.report.period_end_unix > now_unix ? a.report.period_end_unix - now_unix : 0;
+    const std::uint64_t max_left_s = (UINT64_MAX - now_ns) / 1'000'000'000;
+    a.blocked_until_ns = static_cast<std::uint64_t>(left_s) >= max_left_s
+                             ? UINT64_MAX
+                             : now_ns + static_cast<std::uint64_t>(left_s) * 1'000'000'000;
+    a.refresh_ns = now_ns + timers_.denied_retry_ns;
+  }
+  g->account = a;
+  if (was_blocked != g->blocked()) *changed = true;
+  return after != before ? AccountOutcome::changed : AccountOutcome::kept;
+}
+
 void ClientTable::heard(const PublicKey& from, std::uint64_t now_ns) noexcept {
   for (ClientGateway& g : gateways_) {
     if (same_key(g.config.key, from)) {
@@ -245,10 +341,14 @@ const ClientGateway* ClientTable::preferred(Family family) const noexcept {
       best = &g;
       continue;
     }
-    const bool g_healthy = g.state == GatewayState::leased;
-    const bool best_healthy = best->state == GatewayState::leased;
-    if (g_healthy != best_healthy) {
-      if (g_healthy) best = &g;
+    // Healthy first; then alive but blocking us (it may still pass its free prefixes, and
+    // it answers); then silent.
+    auto rank = [](const ClientGateway& x) {
+      if (x.state != GatewayState::leased) return 2;
+      return x.blocked() ? 1 : 0;
+    };
+    if (rank(g) != rank(*best)) {
+      if (rank(g) < rank(*best)) best = &g;
     } else if (g.config.priority < best->config.priority) {
       best = &g;
     }

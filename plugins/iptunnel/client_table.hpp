@@ -23,6 +23,21 @@ enum class GatewayState : std::uint8_t {
 };
 const char* to_string(GatewayState s) noexcept;
 
+// The account a gateway keeps for this client, as its last account report or notice said.
+struct ClientAccount {
+  AccountStatus status = AccountStatus::ok;
+  AccountReport report;           // with status ok
+  std::uint64_t received_ns = 0;  // monotonic, when it arrived
+  std::int64_t received_unix = 0;  // the same moment, Unix seconds
+  bool notice = false;            // unasked (account_notice) rather than an answer
+  // While blocked: when the period ends on the monotonic clock. A lost "open again" notice
+  // does not keep the gateway out of the default route past it.
+  std::uint64_t blocked_until_ns = 0;
+  // While blocked: when to ask again (every deniedRetryMs), so a block the gateway lifted
+  // early (a new plan) without a notice that arrived does not outlive it here.
+  std::uint64_t refresh_ns = 0;
+};
+
 struct ClientGateway {
   OutgoingConnection config;
   GatewayState state = GatewayState::requesting;
@@ -35,8 +50,16 @@ struct ClientGateway {
   std::string reason;                // why denied or refused, for the log and the admin view
   // Traffic through this gateway (inner IP bytes).
   std::uint64_t packets_up = 0, bytes_up = 0, packets_down = 0, bytes_down = 0;
+  std::optional<ClientAccount> account;  // the last report or notice, kept across leases
+  std::uint32_t account_nonce = 0;       // of the account request in flight, 0: none
+  std::uint64_t account_asked_ns = 0;    // when it was sent
 
   bool holds_lease() const noexcept { return state == GatewayState::leased || state == GatewayState::dead; }
+  // The gateway said it lets nothing through until the period ends.
+  bool blocked() const noexcept {
+    return account && account->status == AccountStatus::ok && account->report.state == AccountState::blocked;
+  }
+  bool account_pending() const noexcept { return account_nonce != 0; }
 };
 
 // What the client's TUN and routes should look like now.
@@ -60,6 +83,14 @@ struct ClientKernelState {
 };
 
 
+// One line for people about `report` from gateway `gateway` (a short key): what the
+// client's log says when the account is blocked, throttled or open again.
+std::string format_account_line(const std::string& gateway, const AccountReport& report);
+// A key as people read it in a log line, as meshctl shortens it: "abcdef...uvw.k".
+std::string short_key(const PublicKey& key);
+// Unix seconds as 2026-12-02T00:00:00Z.
+std::string format_utc(std::int64_t unix_s);
+
 class ClientTable {
  public:
   ClientTable(const std::vector<OutgoingConnection>& gateways, const ClientTimers& timers);
@@ -70,8 +101,9 @@ class ClientTable {
     MessageType type;
     ControlMessage message;
   };
-  // Requests, renewals (past half the lease) and probes due at `now_ns`; marks gateways
-  // dead that have been silent too long and drops leases that ran out. `*next_ns` is when
+  // Requests, renewals (past half the lease) and probes due at `now_ns`, and account
+  // requests to gateways that block us (every deniedRetryMs); marks gateways dead that
+  // have been silent too long and drops leases that ran out. `*next_ns` is when
   // to call again. `*changed` is set when kernel_state() may differ.
   std::vector<Send> tick(std::uint64_t now_ns, std::uint64_t* next_ns, bool* changed);
 
@@ -89,6 +121,18 @@ class ClientTable {
   // A probe answered: the gateway is alive; with families 0 it lost our lease (it
   // restarted), so ask again at once. `*changed` as in tick().
   void on_probe_reply(const PublicKey& from, const ControlMessage& reply, std::uint64_t now_ns, bool* changed);
+  // Account requests to every gateway holding our lease (`meshctl tunnel usage`); each is
+  // then pending until its report arrives.
+  std::vector<Send> request_accounts(std::uint64_t now_ns);
+  enum class AccountOutcome : std::uint8_t {
+    ignored,    // not from a gateway holding our lease, or a report answering no request of ours
+    kept,       // stored; the account's state is what it was
+    changed,    // stored, and its state (open, blocked, throttled) is not what we knew: log it
+  };
+  // A report (answering request `message.nonce`) or notice from `from`. `*changed` is set
+  // when kernel_state() may differ (a blocked gateway loses the default route).
+  AccountOutcome on_account(const PublicKey& from, MessageType type, const AccountMessage& message,
+                            std::uint64_t now_ns, std::int64_t now_unix, bool* changed);
   // Data from a gateway counts as hearing from it.
   void heard(const PublicKey& from, std::uint64_t now_ns) noexcept;
 
@@ -100,8 +144,8 @@ class ClientTable {
   ClientGateway* accepts(const PublicKey& from, const IpAddress& destination) noexcept;
 
   // Of the gateways whose lease has a default-route address (prefix 0) of `family`: the
-  // healthy one with the lowest priority, then the earliest configured; a dead one only
-  // when none is healthy.
+  // healthy one with the lowest priority, then the earliest configured; one that says it
+  // blocks us (over quota) only when none is healthy, and a dead one only after that.
   const ClientGateway* preferred(Family family) const noexcept;
 
   ClientKernelState kernel_state() const;

@@ -1,6 +1,8 @@
 // The client's gateways as an operator relies on them: every gateway is asked, a lease
 // becomes addresses and a default route, the preferred healthy gateway carries the route
-// and a silent one loses it within gatewayDeadMs, overlapping grants are refused.
+// and a silent one loses it within gatewayDeadMs, overlapping grants are refused; the
+// account a gateway reports is kept only from it and only as the answer to our request, and
+// a gateway that blocks us gives up the default route until it opens again.
 #include "client_table.hpp"
 
 #include <meshhost/keys.hpp>
@@ -8,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace {
 
@@ -243,4 +246,208 @@ TEST_CASE("a denial is kept with its reason and asked again later") {
   CHECK(f.table.gateways()[0].reason == text);
   CHECK(f.request_nonce(timers().denied_retry_ns - 1, 0) == 0);
   CHECK(f.request_nonce(timers().denied_retry_ns, 0) != 0);
+}
+
+namespace {
+
+using mh::AccountReport;
+using mh::AccountState;
+
+AccountMessage account_of(AccountState state, std::uint32_t nonce = 0) {
+  AccountMessage m;
+  m.nonce = nonce;
+  m.report.state = state;
+  const char plan[] = "small";
+  m.report.plan_size = sizeof plan - 1;
+  std::memcpy(m.report.plan, plan, m.report.plan_size);
+  m.report.period_start_unix = 1'796'083'200;  // 2026-12-01T00:00:00Z
+  m.report.period_end_unix = 1'796'169'600;    // 2026-12-02T00:00:00Z
+  m.report.quota_bytes = 1'000'000;
+  m.report.billable_bytes = 1'000'112;
+  m.report.throttle_bps = 128'000;
+  return m;
+}
+
+// Two gateways granting default routes, gateway 1 (key 1) preferred.
+void lease_both(Fixture& f) {
+  std::uint64_t next = 0;
+  bool changed = false;
+  std::uint32_t n1 = 0, n2 = 0;
+  for (const auto& s : f.table.tick(0, &next, &changed)) {
+    if (s.gateway == 0) n1 = s.message.nonce;
+    if (s.gateway == 1) n2 = s.message.nonce;
+  }
+  f.table.on_grant(key(1), grant_of(n1, {granted("100.100.0.2", 0, 32)}), f.no_routes, 0, &f.why);
+  f.table.on_grant(key(2), grant_of(n2, {granted("100.100.1.2", 0, 32)}), f.no_routes, 0, &f.why);
+}
+
+}  // namespace
+
+TEST_CASE("account requests go to every leased gateway; only the answer to ours is kept, with its time") {
+  Fixture f({{key(1), 10}, {key(2), 20}, {key(3), 30}});
+  lease_both(f);  // key 3 never answers: no lease, not asked
+  const auto sends = f.table.request_accounts(5 * kS);
+  REQUIRE(sends.size() == 2);
+  CHECK(sends[0].type == MessageType::account_request);
+  CHECK(f.table.gateways()[0].account_pending());
+  CHECK(f.table.gateways()[1].account_pending());
+  CHECK_FALSE(f.table.gateways()[2].account_pending());
+  bool changed = false;
+  // A stranger, a gateway not leasing to us, and a wrong nonce are ignored.
+  CHECK(f.table.on_account(key(9), MessageType::account_report, account_of(AccountState::open, sends[0].message.nonce),
+                           6 * kS, 1'796'100'000, &changed) == ClientTable::AccountOutcome::ignored);
+  CHECK(f.table.on_account(key(3), MessageType::account_notice, account_of(AccountState::blocked), 6 * kS,
+                           1'796'100'000, &changed) == ClientTable::AccountOutcome::ignored);
+  CHECK(f.table.on_account(key(1), MessageType::account_report,
+                           account_of(AccountState::open, sends[0].message.nonce + 100), 6 * kS, 1'796'100'000,
+                           &changed) == ClientTable::AccountOutcome::ignored);
+  CHECK_FALSE(f.table.gateways()[0].account);
+  CHECK(f.table.on_account(key(1), MessageType::account_report, account_of(AccountState::open, sends[0].message.nonce),
+                           6 * kS, 1'796'100'000, &changed) == ClientTable::AccountOutcome::kept);
+  const ClientGateway& g = f.table.gateways()[0];
+  CHECK_FALSE(g.account_pending());
+  REQUIRE(g.account);
+  CHECK(g.account->received_ns == 6 * kS);
+  CHECK(g.account->received_unix == 1'796'100'000);
+  CHECK(std::string(g.account->report.plan, g.account->report.plan_size) == "small");
+  CHECK_FALSE(g.account->notice);
+  // The same answer twice is stale.
+  CHECK(f.table.on_account(key(1), MessageType::account_report, account_of(AccountState::open, sends[0].message.nonce),
+                           7 * kS, 1'796'100'001, &changed) == ClientTable::AccountOutcome::ignored);
+  CHECK(g.account->received_ns == 6 * kS);
+  // A gateway without billing says so.
+  AccountMessage not_metered;
+  not_metered.status = AccountStatus::not_metered;
+  not_metered.nonce = sends[1].message.nonce;
+  CHECK(f.table.on_account(key(2), MessageType::account_report, not_metered, 6 * kS, 1'796'100'000, &changed) ==
+        ClientTable::AccountOutcome::kept);
+  CHECK(f.table.gateways()[1].account->status == AccountStatus::not_metered);
+  CHECK_FALSE(changed);
+}
+
+TEST_CASE("a blocked gateway gives the default route to a healthy one until it opens again") {
+  Fixture f({{key(1), 10}, {key(2), 20}});
+  lease_both(f);
+  CHECK(format_ip(*f.table.kernel_state().default_source4) == "100.100.0.2");
+  bool changed = false;
+  CHECK(f.table.on_account(key(1), MessageType::account_notice, account_of(AccountState::blocked), 10 * kS,
+                           1'796'100'000, &changed) == ClientTable::AccountOutcome::changed);
+  CHECK(changed);
+  CHECK(f.table.gateways()[0].blocked());
+  CHECK(format_ip(*f.table.kernel_state().default_source4) == "100.100.1.2");
+  // Its addresses stay: the free prefixes may still pass through it.
+  CHECK(f.table.kernel_state().addresses.size() == 2);
+  // Throttled is not blocked: traffic flows, so the route stays where priority says.
+  changed = false;
+  CHECK(f.table.on_account(key(1), MessageType::account_notice, account_of(AccountState::throttled), 11 * kS,
+                           1'796'100'001, &changed) == ClientTable::AccountOutcome::changed);
+  CHECK(changed);
+  CHECK(format_ip(*f.table.kernel_state().default_source4) == "100.100.0.2");
+  changed = false;
+  f.table.on_account(key(1), MessageType::account_notice, account_of(AccountState::blocked), 12 * kS, 1'796'100'002,
+                     &changed);
+  CHECK(format_ip(*f.table.kernel_state().default_source4) == "100.100.1.2");
+  changed = false;
+  CHECK(f.table.on_account(key(1), MessageType::account_notice, account_of(AccountState::open), 13 * kS,
+                           1'796'100'003, &changed) == ClientTable::AccountOutcome::changed);
+  CHECK(changed);
+  CHECK(format_ip(*f.table.kernel_state().default_source4) == "100.100.0.2");
+
+  // When both are blocked, the preferred one keeps the route: it still answers.
+  f.table.on_account(key(1), MessageType::account_notice, account_of(AccountState::blocked), 14 * kS, 1'796'100'004,
+                     &changed);
+  f.table.on_account(key(2), MessageType::account_notice, account_of(AccountState::blocked), 14 * kS, 1'796'100'004,
+                     &changed);
+  CHECK(format_ip(*f.table.kernel_state().default_source4) == "100.100.0.2");
+}
+
+TEST_CASE("a block ends with its period even when the open notice is lost") {
+  Fixture f({{key(1), 10}, {key(2), 20}});
+  lease_both(f);
+  bool changed = false;
+  // Blocked 100 s before the period ends.
+  f.table.on_account(key(1), MessageType::account_notice, account_of(AccountState::blocked), 10 * kS,
+                     1'796'169'500, &changed);
+  std::uint64_t next = 0;
+  changed = false;
+  // Both gateways keep answering their probes; tick says when to look again.
+  for (std::uint64_t now = 11 * kS; now < 110 * kS; now += kS) {
+    f.table.on_probe_reply(key(1), ControlMessage{kWantIp4, 1}, now, &changed);
+    f.table.on_probe_reply(key(2), ControlMessage{kWantIp4, 1}, now, &changed);
+    f.table.tick(now, &next, &changed);
+    CHECK(next <= 110 * kS);
+    CHECK(f.table.gateways()[0].blocked());
+  }
+  changed = false;
+  f.table.tick(110 * kS, &next, &changed);
+  CHECK(changed);
+  CHECK_FALSE(f.table.gateways()[0].blocked());
+  CHECK(format_ip(*f.table.kernel_state().default_source4) == "100.100.0.2");
+}
+
+TEST_CASE("account notices read as one line for people") {
+  CHECK(format_utc(1'796'169'600) == "2026-12-02T00:00:00Z");
+  CHECK(format_account_line("abcdef...uvwxyz", account_of(AccountState::blocked).report) ==
+        "gateway abcdef...uvwxyz: blocked: quota 1000000 bytes used (1000112 billable) for the period ending "
+        "2026-12-02T00:00:00Z; nothing passes through this gateway until then");
+  CHECK(format_account_line("g", account_of(AccountState::throttled).report) ==
+        "gateway g: throttled to 128000 bit/s: quota 1000000 bytes used (1000112 billable) for the period ending "
+        "2026-12-02T00:00:00Z");
+  AccountReport open = account_of(AccountState::open).report;
+  open.billable_bytes = 0;
+  CHECK(format_account_line("g", open) ==
+        "gateway g: open again: 0 of 1000000 bytes billable for the period ending 2026-12-02T00:00:00Z");
+}
+
+TEST_CASE("a gateway that blocks us is asked again every deniedRetryMs; its answer can lift the block") {
+  Fixture f({{key(1), 10}, {key(2), 20}});
+  lease_both(f);
+  bool changed = false;
+  f.table.on_account(key(1), MessageType::account_notice, account_of(AccountState::blocked), 10 * kS, 1'796'100'000,
+                     &changed);
+  std::uint64_t next = 0;
+  std::uint32_t asked = 0;
+  std::uint64_t asked_at = 0;
+  for (std::uint64_t now = 10 * kS; now <= 16 * kS && asked == 0; now += 100 * kMs) {
+    f.table.on_probe_reply(key(1), ControlMessage{kWantIp4, 1}, now, &changed);
+    f.table.on_probe_reply(key(2), ControlMessage{kWantIp4, 1}, now, &changed);
+    for (const auto& s : f.table.tick(now, &next, &changed)) {
+      if (s.type == MessageType::account_request) {
+        CHECK(s.gateway == 0);
+        asked = s.message.nonce;
+        asked_at = now;
+      }
+    }
+  }
+  REQUIRE(asked != 0);
+  CHECK(asked_at == 15 * kS);  // deniedRetryMs (5 s) after the notice
+  CHECK(f.table.gateways()[0].account_pending());
+  // The operator gave it a bigger plan: the gateway now says open.
+  changed = false;
+  CHECK(f.table.on_account(key(1), MessageType::account_report, account_of(AccountState::open, asked), 15 * kS,
+                           1'796'100'005, &changed) == ClientTable::AccountOutcome::changed);
+  CHECK(changed);
+  CHECK(format_ip(*f.table.kernel_state().default_source4) == "100.100.0.2");
+  // Open: no more asking.
+  for (std::uint64_t now = 15 * kS; now <= 40 * kS; now += kS) {
+    f.table.on_probe_reply(key(1), ControlMessage{kWantIp4, 1}, now, &changed);
+    f.table.on_probe_reply(key(2), ControlMessage{kWantIp4, 1}, now, &changed);
+    for (const auto& s : f.table.tick(now, &next, &changed)) CHECK(s.type != MessageType::account_request);
+  }
+}
+
+TEST_CASE("a block whose period ends at the end of time does not wrap around") {
+  Fixture f({{key(1), 10}, {key(2), 20}});
+  lease_both(f);
+  bool changed = false;
+  AccountMessage forever = account_of(AccountState::blocked);
+  forever.report.period_end_unix = INT64_MAX;
+  f.table.on_account(key(1), MessageType::account_notice, forever, 10 * kS, 1'796'100'000, &changed);
+  CHECK(f.table.gateways()[0].account->blocked_until_ns == UINT64_MAX);
+  std::uint64_t next = 0;
+  f.table.on_probe_reply(key(1), ControlMessage{kWantIp4, 1}, 11 * kS, &changed);
+  f.table.on_probe_reply(key(2), ControlMessage{kWantIp4, 1}, 11 * kS, &changed);
+  f.table.tick(11 * kS, &next, &changed);
+  CHECK(f.table.gateways()[0].blocked());
+  CHECK(format_ip(*f.table.kernel_state().default_source4) == "100.100.1.2");
 }

@@ -287,6 +287,16 @@ const PublicKey* GatewayTable::client_for_destination(ByteSpan packet) const noe
   return contains(it->block, destination) ? &clients_[it->client].key : nullptr;
 }
 
+GatewayTable::AccountAsk GatewayTable::account_request(const PublicKey& key, std::uint64_t now_ns) noexcept {
+  Client* c = find(key);
+  if (c == nullptr || !c->active) return AccountAsk::no_lease;
+  // One request every interval on average, up to a burst ahead of that schedule.
+  constexpr std::uint64_t interval_ns = 1'000'000'000 / kAccountPerSecond;
+  if (c->account_due_ns > now_ns + (kAccountBurst - 1) * interval_ns) return AccountAsk::rate_limited;
+  c->account_due_ns = std::max(c->account_due_ns, now_ns) + interval_ns;
+  return AccountAsk::answer;
+}
+
 std::uint8_t GatewayTable::held_families(const PublicKey& key) const noexcept {
   const Client* c = find(key);
   if (!c || !c->active) return 0;

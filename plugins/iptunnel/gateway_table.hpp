@@ -72,6 +72,13 @@ class GatewayTable {
   // The families of `key`'s live lease (kWantIp4 | kWantIp6), 0 when it holds none: what a
   // probe is answered with.
   std::uint8_t held_families(const PublicKey& key) const noexcept;
+  // Whether to answer an account request from `key` at `now_ns`: only while it holds a
+  // live lease, and at most kAccountBurst at once and kAccountPerSecond after that, so a
+  // client cannot make the gateway do unbounded work. No allocation.
+  static constexpr std::uint64_t kAccountBurst = 4;
+  static constexpr std::uint64_t kAccountPerSecond = 2;
+  enum class AccountAsk : std::uint8_t { answer, no_lease, rate_limited };
+  AccountAsk account_request(const PublicKey& key, std::uint64_t now_ns) noexcept;
   // The addresses of `key`'s live lease; empty when it holds none.
   std::vector<GrantedAddress> held(const PublicKey& key) const;
 
@@ -101,6 +108,8 @@ class GatewayTable {
     bool active = false;
     std::uint64_t start_s = 0;
     std::uint64_t end_s = 0;
+    // The account requests' rate (GCRA): when the next one would be on time.
+    std::uint64_t account_due_ns = 0;
   };
 
   // A leased block and the client that holds it, sorted by address for the downstream path.

@@ -384,3 +384,33 @@ TEST_CASE("downstream: a destination finds the client whose live lease holds it,
   std::sort(blocks.begin(), blocks.end());
   CHECK(blocks == std::vector<std::string>{"100.64.0.10/32", "100.64.0.16/29", "2001:db8:1:2::/64", "2001:db8:9::/64"});
 }
+
+TEST_CASE("account requests are answered only for a live lease, a few a second") {
+  MemoryStore store;
+  GatewayTable table(config_of(R"({"allowedConnections": [
+      { "publicKey": ")" + text(client_a()) + R"(", "ip4Address": "100.64.0.10" }]})"),
+                     &store);
+  constexpr std::uint64_t s = 1'000'000'000;
+  CHECK(table.account_request(stranger().pub, 10 * s) == GatewayTable::AccountAsk::no_lease);
+  CHECK(table.account_request(client_a().pub, 10 * s) == GatewayTable::AccountAsk::no_lease);  // pinned, not leased
+  REQUIRE(table.request(client_a().pub, kBoth, 1, 10).granted);
+  // A burst at once, then nothing until the schedule catches up.
+  for (std::uint64_t i = 0; i < GatewayTable::kAccountBurst; ++i) {
+    CHECK(table.account_request(client_a().pub, 10 * s) == GatewayTable::AccountAsk::answer);
+  }
+  CHECK(table.account_request(client_a().pub, 10 * s) == GatewayTable::AccountAsk::rate_limited);
+  CHECK(table.account_request(client_a().pub, 10 * s + s / 4) == GatewayTable::AccountAsk::rate_limited);
+  CHECK(table.account_request(client_a().pub, 10 * s + s / 2) == GatewayTable::AccountAsk::answer);
+  // A steady asker gets kAccountPerSecond a second: over 10 s, 20 answers of 1000 asks.
+  int answered = 0;
+  for (std::uint64_t t = 20 * s; t < 30 * s; t += s / 100) {
+    answered += table.account_request(client_a().pub, t) == GatewayTable::AccountAsk::answer;
+  }
+  CHECK(answered == static_cast<int>(GatewayTable::kAccountBurst + 10 * GatewayTable::kAccountPerSecond - 1));
+  // After a quiet spell the burst is back.
+  for (std::uint64_t i = 0; i < GatewayTable::kAccountBurst; ++i) {
+    CHECK(table.account_request(client_a().pub, 60 * s) == GatewayTable::AccountAsk::answer);
+  }
+  REQUIRE(table.release(client_a().pub, 61));
+  CHECK(table.account_request(client_a().pub, 70 * s) == GatewayTable::AccountAsk::no_lease);
+}

@@ -72,7 +72,7 @@ const char* drop_name(Drop d) noexcept {
   static const char* const kNames[kDropCount] = {
       "bad_message",     "not_a_client",      "spoofed_source", "no_client",  "unsolicited", "not_our_gateway",
       "wrong_destination", "no_lease",        "hook",           "no_buffers", "too_big",     "send_failed",
-      "tun_write_failed"};
+      "tun_write_failed",  "rate_limited"};
   const auto i = static_cast<std::size_t>(d);
   return i < kDropCount ? kNames[i] : "?";
 }
@@ -114,11 +114,14 @@ Status IptunnelPlugin::init() noexcept {
   }
   if (Status s = host_->provide("iptunnel", this); !s.ok()) return s;
   if (Status s = host_->register_admin_method("iptunnel.status", &status_method_); !s.ok()) return s;
+  if (Status s = host_->register_admin_method("iptunnel.requestAccount", &request_account_method_); !s.ok()) return s;
+  if (Status s = host_->register_admin_method("iptunnel.account", &account_method_); !s.ok()) return s;
   return host_->register_admin_method("iptunnel.reload", &reload_method_);
 }
 
 void* IptunnelPlugin::query(InterfaceId id) noexcept {
   if (id == kTrafficHooksInterface) return static_cast<TrafficHooks*>(this);
+  if (id == kAccountNoticesInterface) return static_cast<AccountNotices*>(this);
   return nullptr;
 }
 
@@ -590,8 +593,83 @@ void IptunnelPlugin::on_control(const SessionPeer& from, const Message& m) {
         }
       }
       return;
+    case MessageType::account_request:
+      if (gateway_) gateway_account_request(from.key, m.account_nonce);
+      return;
+    case MessageType::account_report:
+    case MessageType::account_notice:
+      if (client_) client_account(from.key, m.type, m.account);
+      return;
     case MessageType::ip_data:
       return;  // the data path handles these
+  }
+}
+
+// ---- the client's account at its gateway ----
+
+void IptunnelPlugin::gateway_account_request(const PublicKey& from, std::uint32_t nonce) {
+  switch (gateway_->account_request(from, host_->loop()->now_ns())) {
+    case GatewayTable::AccountAsk::no_lease:
+      drops_[static_cast<std::size_t>(Drop::not_a_client)]++;
+      return;
+    case GatewayTable::AccountAsk::rate_limited:
+      drops_[static_cast<std::size_t>(Drop::rate_limited)]++;
+      return;
+    case GatewayTable::AccountAsk::answer:
+      break;
+  }
+  AccountMessage answer;
+  answer.nonce = nonce;
+  // Billing starts after us and may be reloaded away: asked each time, as rarely as the
+  // rate above allows.
+  Service* billing = host_->lookup("billing");
+  auto* reporter =
+      billing != nullptr ? static_cast<AccountReporter*>(billing->query(kAccountReporterInterface)) : nullptr;
+  if (reporter == nullptr) {
+    answer.status = AccountStatus::not_metered;
+  } else if (Status s = reporter->account_of(from, &answer.report); !s.ok()) {
+    answer.status = AccountStatus::unknown_client;
+    if (s.code != StatusCode::not_found && s.message.data != nullptr) {
+      host_->log(LogLevel::debug, Str::of("account of " + format_public_key(from) + ": " +
+                                          std::string(s.message.data, s.message.size)));
+    }
+  }
+  std::uint8_t out[kMaxAccountSize];
+  const std::size_t n = write_account(MessageType::account_report, answer, MutableByteSpan{out, sizeof out});
+  if (n == 0) {
+    host_->log(LogLevel::debug, Str::of("billing's account of " + format_public_key(from) + " cannot be encoded"));
+    return;
+  }
+  send_control(from, out, n);
+}
+
+void IptunnelPlugin::notify_account(const PublicKey& client, const AccountReport& report) noexcept {
+  try {
+    if (!gateway_ || gateway_->held_families(client) == 0) return;
+    AccountMessage notice;
+    notice.report = report;
+    std::uint8_t out[kMaxAccountSize];
+    const std::size_t n = write_account(MessageType::account_notice, notice, MutableByteSpan{out, sizeof out});
+    if (n > 0) send_control(client, out, n);
+  } catch (const std::exception&) {
+    // Nothing above allocates; the catch keeps the plugin boundary noexcept all the same.
+  }
+}
+
+void IptunnelPlugin::client_account(const PublicKey& from, MessageType type, const AccountMessage& message) {
+  bool changed = false;
+  const auto outcome = client_->on_account(from, type, message, host_->loop()->now_ns(),
+                                           static_cast<std::int64_t>(std::time(nullptr)), &changed);
+  if (outcome == ClientTable::AccountOutcome::ignored) return;
+  // A notice is news for people even when it repeats what a report said.
+  if (message.status == AccountStatus::ok &&
+      (outcome == ClientTable::AccountOutcome::changed || type == MessageType::account_notice)) {
+    const std::string line = format_account_line(short_key(from), message.report);
+    warn(line);
+  }
+  if (changed) {
+    apply_client_kernel_state();
+    client_tick();
   }
 }
 
@@ -603,7 +681,9 @@ void IptunnelPlugin::client_tick() {
   const std::vector<ClientTable::Send> sends = client_->tick(now, &next, &changed);
   std::uint8_t out[kMaxControlSize];
   for (const ClientTable::Send& s : sends) {
-    const std::size_t n = write_control(s.type, s.message, MutableByteSpan{out, sizeof out});
+    const std::size_t n = s.type == MessageType::account_request
+                              ? write_account_request(s.message.nonce, MutableByteSpan{out, sizeof out})
+                              : write_control(s.type, s.message, MutableByteSpan{out, sizeof out});
     if (n > 0) send_control(client_->gateways()[s.gateway].config.key, out, n);
   }
   if (changed || kernel_dirty_) apply_client_kernel_state();

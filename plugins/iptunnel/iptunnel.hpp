@@ -12,6 +12,7 @@
 #include "lease_store.hpp"
 #include "tunnel_device.hpp"
 
+#include <meshhost/account.hpp>
 #include <meshhost/packet_pool.hpp>
 #include <meshhost/plugin.hpp>
 #include <meshhost/sessions.hpp>
@@ -34,7 +35,7 @@ class SysctlState;
 // Why a packet was dropped; each is a label of meshhost_iptunnel_dropped_total.
 enum class Drop : std::uint8_t {
   bad_message,      // a control or data message that did not parse
-  not_a_client,     // IP data from a key holding no lease with this gateway
+  not_a_client,     // IP data or an account request from a key holding no lease with this gateway
   spoofed_source,   // a client's packet from outside its Alloc
   no_client,        // read from the gateway TUN for an address no client holds
   unsolicited,      // inbound IPv6 to a client on no flow it opened
@@ -46,6 +47,7 @@ enum class Drop : std::uint8_t {
   too_big,          // read from a TUN larger than its MTU
   send_failed,      // the sessions refused it
   tun_write_failed, // the kernel did not take it
+  rate_limited,     // an account request over its client's rate (GatewayTable::account_request)
   count_,
 };
 inline constexpr std::size_t kDropCount = static_cast<std::size_t>(Drop::count_);
@@ -54,6 +56,7 @@ const char* drop_name(Drop d) noexcept;
 class IptunnelPlugin final : public Plugin,
                              public Service,
                              public TrafficHooks,
+                             public AccountNotices,
                              SessionReceiver,
                              FdHandler,
                              TimerHandler {
@@ -75,9 +78,15 @@ class IptunnelPlugin final : public Plugin,
   void resume(TrafficHook* after, const TrafficInfo& info, Packet* packet) noexcept override;
   Str plan_of(const PublicKey& client) noexcept override;
 
-  // iptunnel.status and iptunnel.reload (iptunnel_admin.cpp).
+  // AccountNotices: billing tells a client its account changed (sent as an account_notice).
+  void notify_account(const PublicKey& client, const AccountReport& report) noexcept override;
+
+  // iptunnel.status, iptunnel.reload, iptunnel.requestAccount and iptunnel.account
+  // (iptunnel_admin.cpp).
   Status status(Str params_json, StringSink* result) noexcept;
   Status reload(Str params_json, StringSink* result) noexcept;
+  Status request_account(Str params_json, StringSink* result) noexcept;
+  Status account(Str params_json, StringSink* result) noexcept;
 
  private:
   // ---- control plane (iptunnel.cpp) ----
@@ -86,6 +95,8 @@ class IptunnelPlugin final : public Plugin,
   void on_control(const SessionPeer& from, const struct Message& message);
   void gateway_request(const PublicKey& from, const ControlMessage& request, MessageType type);
   void gateway_lease_ended(const LeaseRecord& record);
+  void gateway_account_request(const PublicKey& from, std::uint32_t nonce);
+  void client_account(const PublicKey& from, MessageType type, const AccountMessage& message);
   void client_tick();
   void apply_client_kernel_state();
   // Replaces table inet meshhost for `config` in one transaction; false with *why when the
@@ -137,6 +148,8 @@ class IptunnelPlugin final : public Plugin,
   IptunnelConfig config_;
   AdminMethod status_method_{this, &IptunnelPlugin::status};
   AdminMethod reload_method_{this, &IptunnelPlugin::reload};
+  AdminMethod request_account_method_{this, &IptunnelPlugin::request_account};
+  AdminMethod account_method_{this, &IptunnelPlugin::account};
   Sessions* sessions_ = nullptr;
   bool started_ = false;
 

@@ -90,6 +90,70 @@ ParseError parse_denial(ByteSpan in, Denial* out) noexcept {
   return ParseError::ok;
 }
 
+ParseError parse_account_request(ByteSpan in, std::uint32_t* nonce) noexcept {
+  if (in.size < kAccountRequestSize) return ParseError::truncated;
+  if (in.size > kAccountRequestSize) return ParseError::trailing_bytes;
+  if (in.data[2] != 0 || in.data[3] != 0) return ParseError::bad_field;
+  *nonce = get_u32(in.data + 4);
+  return ParseError::ok;
+}
+
+bool account_state_ok(std::uint8_t wire) noexcept { return wire <= static_cast<std::uint8_t>(AccountState::throttled); }
+
+bool account_report_ok(const AccountReport& r) noexcept {
+  return account_state_ok(static_cast<std::uint8_t>(r.state)) && r.plan_size <= kMaxAccountPlan &&
+         r.currency_size <= kMaxAccountCurrency && r.period_end_unix >= r.period_start_unix;
+}
+
+// The ten counters in wire order.
+std::uint64_t* account_counters(AccountReport& r, std::size_t i) noexcept {
+  std::uint64_t* const fields[kAccountCounters] = {&r.quota_bytes,    &r.billable_bytes, &r.bytes_up,
+                                                   &r.bytes_down,     &r.unbilled_bytes, &r.rate_up_bps,
+                                                   &r.rate_down_bps,  &r.throttle_bps,   &r.price_micro_per_gb,
+                                                   &r.amount_micro};
+  return fields[i];
+}
+
+ParseError parse_account(MessageType type, ByteSpan in, AccountMessage* out) noexcept {
+  if (in.size < kAccountFixedSize) return ParseError::truncated;
+  const std::uint8_t status = in.data[2];
+  if (status > static_cast<std::uint8_t>(AccountStatus::unknown_client) || in.data[3] != 0) {
+    return ParseError::bad_field;
+  }
+  out->status = static_cast<AccountStatus>(status);
+  out->nonce = get_u32(in.data + 4);
+  // A notice is never an answer: no nonce, and it always carries the account.
+  if (type == MessageType::account_notice && (out->status != AccountStatus::ok || out->nonce != 0)) {
+    return ParseError::bad_field;
+  }
+  out->report = AccountReport{};
+  if (out->status != AccountStatus::ok) {
+    return in.size == kAccountFixedSize ? ParseError::ok : ParseError::trailing_bytes;
+  }
+  if (in.size - kAccountFixedSize < kAccountBodyFixedSize) return ParseError::truncated;
+  const std::uint8_t* p = in.data + kAccountFixedSize;
+  AccountReport& r = out->report;
+  const std::uint8_t state = p[0];
+  r.plan_size = p[1];
+  r.currency_size = p[2];
+  if (!account_state_ok(state) || r.plan_size > kMaxAccountPlan || r.currency_size > kMaxAccountCurrency || p[3] != 0) {
+    return ParseError::bad_field;
+  }
+  r.state = static_cast<AccountState>(state);
+  r.period_start_unix = static_cast<std::int64_t>(get_u64(p + 4));
+  r.period_end_unix = static_cast<std::int64_t>(get_u64(p + 12));
+  if (r.period_end_unix < r.period_start_unix) return ParseError::bad_field;
+  for (std::size_t i = 0; i < kAccountCounters; ++i) *account_counters(r, i) = get_u64(p + 20 + 8 * i);
+  const std::size_t names = std::size_t{r.plan_size} + r.currency_size;
+  const std::size_t rest = in.size - kAccountFixedSize - kAccountBodyFixedSize;
+  if (rest < names) return ParseError::truncated;
+  if (rest > names) return ParseError::trailing_bytes;
+  p += kAccountBodyFixedSize;
+  std::memcpy(r.plan, p, r.plan_size);
+  std::memcpy(r.currency, p + r.plan_size, r.currency_size);
+  return ParseError::ok;
+}
+
 }  // namespace
 
 namespace {
@@ -148,6 +212,11 @@ ParseError parse_message(ByteSpan in, Message* out) noexcept {
       return parse_grant(in, &out->grant);
     case MessageType::denial:
       return parse_denial(in, &out->denial);
+    case MessageType::account_request:
+      return parse_account_request(in, &out->account_nonce);
+    case MessageType::account_report:
+    case MessageType::account_notice:
+      return parse_account(type, in, &out->account);
     case MessageType::ip_data: {
       out->packet = ByteSpan{in.data + kIpDataHeaderSize, in.size - kIpDataHeaderSize};
       IpAddress source;
@@ -223,6 +292,48 @@ std::size_t write_denial(const Denial& d, MutableByteSpan out) noexcept {
   return kDenialFixedSize + d.text_size;
 }
 
+std::size_t write_account_request(std::uint32_t nonce, MutableByteSpan out) noexcept {
+  if (out.size < kAccountRequestSize) return 0;
+  out.data[0] = kVersion;
+  out.data[1] = static_cast<std::uint8_t>(MessageType::account_request);
+  out.data[2] = 0;
+  out.data[3] = 0;
+  put_u32(out.data + 4, nonce);
+  return kAccountRequestSize;
+}
+
+std::size_t write_account(MessageType type, const AccountMessage& m, MutableByteSpan out) noexcept {
+  if (type != MessageType::account_report && type != MessageType::account_notice) return 0;
+  if (m.status > AccountStatus::unknown_client) return 0;
+  if (type == MessageType::account_notice && (m.status != AccountStatus::ok || m.nonce != 0)) return 0;
+  const bool with_account = m.status == AccountStatus::ok;
+  if (with_account && !account_report_ok(m.report)) return 0;
+  const std::size_t need = kAccountFixedSize + (with_account ? kAccountBodyFixedSize + m.report.plan_size +
+                                                                   m.report.currency_size
+                                                             : 0);
+  if (out.size < need) return 0;
+  std::uint8_t* p = out.data;
+  p[0] = kVersion;
+  p[1] = static_cast<std::uint8_t>(type);
+  p[2] = static_cast<std::uint8_t>(m.status);
+  p[3] = 0;
+  put_u32(p + 4, m.nonce);
+  if (!with_account) return need;
+  AccountReport r = m.report;
+  p += kAccountFixedSize;
+  p[0] = static_cast<std::uint8_t>(r.state);
+  p[1] = r.plan_size;
+  p[2] = r.currency_size;
+  p[3] = 0;
+  put_u64(p + 4, static_cast<std::uint64_t>(r.period_start_unix));
+  put_u64(p + 12, static_cast<std::uint64_t>(r.period_end_unix));
+  for (std::size_t i = 0; i < kAccountCounters; ++i) put_u64(p + 20 + 8 * i, *account_counters(r, i));
+  p += kAccountBodyFixedSize;
+  std::memcpy(p, r.plan, r.plan_size);
+  std::memcpy(p + r.plan_size, r.currency, r.currency_size);
+  return need;
+}
+
 void write_ip_data_header(std::uint8_t header[kIpDataHeaderSize]) noexcept {
   header[0] = kVersion;
   header[1] = static_cast<std::uint8_t>(MessageType::ip_data);
@@ -246,6 +357,24 @@ const char* to_string(DenialReason r) noexcept {
     case DenialReason::not_pinned: return "not_pinned";
     case DenialReason::pool_exhausted: return "pool_exhausted";
     case DenialReason::bad_request: return "bad_request";
+  }
+  return "unknown";
+}
+
+const char* to_string(AccountStatus s) noexcept {
+  switch (s) {
+    case AccountStatus::ok: return "ok";
+    case AccountStatus::not_metered: return "not_metered";
+    case AccountStatus::unknown_client: return "unknown_client";
+  }
+  return "unknown";
+}
+
+const char* to_string(AccountState s) noexcept {
+  switch (s) {
+    case AccountState::open: return "open";
+    case AccountState::blocked: return "blocked";
+    case AccountState::throttled: return "throttled";
   }
   return "unknown";
 }

@@ -1,9 +1,11 @@
 // iptunnel's wire format on session protocol 0x0005 (docs/protocol.md, "iptunnel"): lease
-// request, grant, denial, renew, release and IP data. Parsing and writing only; no state.
+// request, grant, denial, renew, release, probe, the client's account at its gateway and
+// IP data. Parsing and writing only; no state.
 #pragma once
 
 #include "ip_block.hpp"
 
+#include <meshhost/account.hpp>
 #include <meshhost/types.hpp>
 
 #include <cstddef>
@@ -21,6 +23,9 @@ enum class MessageType : std::uint8_t {
   release = 0x05,        // client → gateway, no answer
   probe = 0x06,          // client → gateway: are you there, do you hold my lease?
   probe_reply = 0x07,    // gateway → client: `families` of the lease it holds (0: none)
+  account_request = 0x08,  // client → gateway: my usage and plan, please
+  account_report = 0x09,   // gateway → client: the answer, with the request's nonce
+  account_notice = 0x0a,   // gateway → client, unasked: the account is now blocked, throttled or open
   ip_data = 0x10,        // either way: one IPv4 or IPv6 packet
 };
 
@@ -41,6 +46,19 @@ inline constexpr std::size_t kMaxDnsServers = 4;
 // Denial: header, reason, text length, nonce, text.
 inline constexpr std::size_t kDenialFixedSize = kHeaderSize + 1 + 1 + 4;  // 8
 inline constexpr std::size_t kMaxDenialText = 64;
+// Account request: header, reserved (2), nonce.
+inline constexpr std::size_t kAccountRequestSize = kHeaderSize + 2 + 4;  // 8
+// Account report and notice: header, status, reserved, nonce; with status ok the account
+// follows: state, plan length, currency length, reserved, period start and end (signed),
+// ten counters (quota, billable, up, down, unbilled, rate up, rate down, throttle rate,
+// price, amount), then the plan's name and the currency's code.
+inline constexpr std::size_t kAccountFixedSize = kHeaderSize + 1 + 1 + 4;  // 8
+inline constexpr std::size_t kAccountCounters = 10;
+inline constexpr std::size_t kAccountBodyFixedSize = 1 + 1 + 1 + 1 + 2 * 8 + kAccountCounters * 8;  // 100
+inline constexpr std::size_t kMaxAccountPlan = sizeof(AccountReport::plan);          // 32
+inline constexpr std::size_t kMaxAccountCurrency = sizeof(AccountReport::currency);  // 8
+inline constexpr std::size_t kMaxAccountSize =
+    kAccountFixedSize + kAccountBodyFixedSize + kMaxAccountPlan + kMaxAccountCurrency;  // 148
 // IP data: header, then the packet. Overhead 2 bytes.
 inline constexpr std::size_t kIpDataHeaderSize = kHeaderSize;
 inline constexpr std::size_t kIp4MinHeader = 20;
@@ -48,6 +66,7 @@ inline constexpr std::size_t kIp6Header = 40;
 // The largest control message: a grant with every entry IPv6.
 inline constexpr std::size_t kMaxControlSize =
     kGrantFixedSize + kMaxGrantAddresses * (kGrantEntryFixedSize + kIp6Size) + kMaxDnsServers * (kDnsEntryFixedSize + kIp6Size);
+static_assert(kMaxAccountSize <= kMaxControlSize, "an account message fits a control buffer");
 
 enum class DenialReason : std::uint8_t {
   not_pinned = 1,      // the key is not in allowedConnections
@@ -79,6 +98,21 @@ struct Grant {
   IpAddress dns[kMaxDnsServers];
 };
 
+// What an account report says about the request it answers.
+enum class AccountStatus : std::uint8_t {
+  ok = 0,              // the account follows
+  not_metered = 1,     // the gateway runs no billing: nothing is metered, nothing is owed
+  unknown_client = 2,  // billing knows no account for this key
+};
+
+// Account report (answering the request with `nonce`) and account notice (nonce 0, status
+// ok). `report` is meaningful only with status ok.
+struct AccountMessage {
+  AccountStatus status = AccountStatus::ok;
+  std::uint32_t nonce = 0;
+  AccountReport report;
+};
+
 struct Denial {
   std::uint32_t nonce = 0;
   DenialReason reason = DenialReason::not_pinned;
@@ -103,6 +137,8 @@ struct Message {
   ControlMessage control;  // lease_request, renew, release, probe, probe_reply
   Grant grant;             // grant
   Denial denial;           // denial
+  std::uint32_t account_nonce = 0;  // account_request
+  AccountMessage account;  // account_report, account_notice
   ByteSpan packet;         // ip_data
 };
 
@@ -115,6 +151,11 @@ ParseError parse_message(ByteSpan in, Message* out) noexcept;
 std::size_t write_control(MessageType type, const ControlMessage& m, MutableByteSpan out) noexcept;
 std::size_t write_grant(const Grant& g, MutableByteSpan out) noexcept;
 std::size_t write_denial(const Denial& d, MutableByteSpan out) noexcept;
+std::size_t write_account_request(std::uint32_t nonce, MutableByteSpan out) noexcept;
+// `type` is account_report or account_notice; a notice must have status ok and nonce 0.
+// Refuses a report whose state is unknown, whose name lengths are over the fields' sizes,
+// or whose period ends before it starts.
+std::size_t write_account(MessageType type, const AccountMessage& m, MutableByteSpan out) noexcept;
 // Writes the 2-byte IP data header in front of a packet (the caller prepends it in place).
 void write_ip_data_header(std::uint8_t header[kIpDataHeaderSize]) noexcept;
 
@@ -126,5 +167,7 @@ bool packet_destination(ByteSpan packet, IpAddress* destination) noexcept;
 
 const char* to_string(ParseError e) noexcept;
 const char* to_string(DenialReason r) noexcept;
+const char* to_string(AccountStatus s) noexcept;
+const char* to_string(AccountState s) noexcept;
 
 }  // namespace mh::iptunnel

@@ -208,3 +208,191 @@ TEST_CASE("blocks contain addresses up to their boundaries") {
   CHECK_FALSE(parse_block("10.0.0.0/"));
   CHECK_FALSE(parse_block("10.0.0.0"));
 }
+
+namespace {
+
+AccountReport sample_account() {
+  AccountReport r;
+  r.state = AccountState::throttled;
+  const char plan[] = "basic";
+  r.plan_size = sizeof plan - 1;
+  std::memcpy(r.plan, plan, r.plan_size);
+  const char currency[] = "EUR";
+  r.currency_size = sizeof currency - 1;
+  std::memcpy(r.currency, currency, r.currency_size);
+  r.period_start_unix = 1'793'491'200;  // 2026-11-01T00:00:00Z
+  r.period_end_unix = 1'796'083'200;    // 2026-12-01T00:00:00Z
+  r.quota_bytes = 1'000'000;
+  r.billable_bytes = 1'000'112;
+  r.bytes_up = 400'000;
+  r.bytes_down = 700'112;
+  r.unbilled_bytes = 100'000;
+  r.rate_up_bps = 1'000'000;
+  r.rate_down_bps = 2'000'000;
+  r.throttle_bps = 128'000;
+  r.price_micro_per_gb = 2'500'000;
+  r.amount_micro = 2'500;
+  return r;
+}
+
+std::vector<std::uint8_t> encode_account(MessageType type, const AccountMessage& a) {
+  std::vector<std::uint8_t> buf(kMaxAccountSize);
+  buf.resize(write_account(type, a, MutableByteSpan{buf.data(), buf.size()}));
+  return buf;
+}
+
+}  // namespace
+
+TEST_CASE("an account request carries only its nonce") {
+  std::uint8_t buf[kAccountRequestSize];
+  REQUIRE(write_account_request(0x0a0b0c0d, MutableByteSpan{buf, sizeof buf}) == 8);
+  const std::vector<std::uint8_t> bytes(buf, buf + sizeof buf);
+  CHECK(bytes == std::vector<std::uint8_t>{kVersion, 0x08, 0, 0, 0x0a, 0x0b, 0x0c, 0x0d});
+  Message m;
+  REQUIRE(parse(bytes, &m) == ParseError::ok);
+  CHECK(m.type == MessageType::account_request);
+  CHECK(m.account_nonce == 0x0a0b0c0d);
+  CHECK(write_account_request(1, MutableByteSpan{buf, sizeof buf - 1}) == 0);
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    CHECK(parse(std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut)), &m) ==
+          ParseError::truncated);
+  }
+  auto longer = bytes;
+  longer.push_back(0);
+  CHECK(parse(longer, &m) == ParseError::trailing_bytes);
+  auto reserved = bytes;
+  reserved[3] = 1;
+  CHECK(parse(reserved, &m) == ParseError::bad_field);
+}
+
+TEST_CASE("an account report round-trips every field in network byte order") {
+  AccountMessage a;
+  a.nonce = 0x11223344;
+  a.report = sample_account();
+  const auto bytes = encode_account(MessageType::account_report, a);
+  // 8 fixed + 100 account + "basic" + "EUR"
+  REQUIRE(bytes.size() == 8 + 100 + 5 + 3);
+  CHECK(bytes[1] == 0x09);
+  CHECK(bytes[8] == 2);  // throttled
+  // The quota, first of the counters, big-endian at 8 + 20.
+  CHECK(bytes[8 + 20 + 5] == 0x0f);
+  CHECK(bytes[8 + 20 + 6] == 0x42);
+  CHECK(bytes[8 + 20 + 7] == 0x40);
+  Message m;
+  REQUIRE(parse(bytes, &m) == ParseError::ok);
+  CHECK(m.type == MessageType::account_report);
+  CHECK(m.account.status == AccountStatus::ok);
+  CHECK(m.account.nonce == 0x11223344);
+  const AccountReport& r = m.account.report;
+  CHECK(r.state == AccountState::throttled);
+  CHECK(std::string(r.plan, r.plan_size) == "basic");
+  CHECK(std::string(r.currency, r.currency_size) == "EUR");
+  CHECK(r.period_start_unix == 1'793'491'200);
+  CHECK(r.period_end_unix == 1'796'083'200);
+  CHECK(r.quota_bytes == 1'000'000);
+  CHECK(r.billable_bytes == 1'000'112);
+  CHECK(r.bytes_up == 400'000);
+  CHECK(r.bytes_down == 700'112);
+  CHECK(r.unbilled_bytes == 100'000);
+  CHECK(r.rate_up_bps == 1'000'000);
+  CHECK(r.rate_down_bps == 2'000'000);
+  CHECK(r.throttle_bps == 128'000);
+  CHECK(r.price_micro_per_gb == 2'500'000);
+  CHECK(r.amount_micro == 2'500);
+
+  // The longest names fit, and a period before 1970 is still a period.
+  a.report.plan_size = kMaxAccountPlan;
+  a.report.currency_size = kMaxAccountCurrency;
+  a.report.period_start_unix = -86400;
+  const auto longest = encode_account(MessageType::account_report, a);
+  CHECK(longest.size() == kMaxAccountSize);
+  REQUIRE(parse(longest, &m) == ParseError::ok);
+  CHECK(m.account.report.period_start_unix == -86400);
+}
+
+TEST_CASE("a report without an account says why; a notice always carries one") {
+  for (auto status : {AccountStatus::not_metered, AccountStatus::unknown_client}) {
+    AccountMessage a;
+    a.status = status;
+    a.nonce = 9;
+    a.report = sample_account();  // not sent
+    const auto bytes = encode_account(MessageType::account_report, a);
+    REQUIRE(bytes.size() == kAccountFixedSize);
+    Message m;
+    REQUIRE(parse(bytes, &m) == ParseError::ok);
+    CHECK(m.account.status == status);
+    CHECK(m.account.nonce == 9);
+    CHECK(m.account.report.plan_size == 0);
+    auto longer = bytes;
+    longer.push_back(0);
+    CHECK(parse(longer, &m) == ParseError::trailing_bytes);
+    // Unasked, "no account" means nothing: a notice cannot say it.
+    CHECK(write_account(MessageType::account_notice, a, MutableByteSpan{longer.data(), longer.size()}) == 0);
+  }
+  AccountMessage notice;
+  notice.report = sample_account();
+  notice.report.state = AccountState::blocked;
+  const auto bytes = encode_account(MessageType::account_notice, notice);
+  REQUIRE(bytes.size() == 8 + 100 + 5 + 3);
+  Message m;
+  REQUIRE(parse(bytes, &m) == ParseError::ok);
+  CHECK(m.type == MessageType::account_notice);
+  CHECK(m.account.report.state == AccountState::blocked);
+  notice.nonce = 1;
+  CHECK(encode_account(MessageType::account_notice, notice).empty());
+  auto with_nonce = bytes;
+  with_nonce[7] = 1;
+  CHECK(parse(with_nonce, &m) == ParseError::bad_field);
+  auto not_ok = bytes;
+  not_ok[2] = 1;
+  CHECK(parse(not_ok, &m) == ParseError::bad_field);
+}
+
+TEST_CASE("every malformed account message is refused") {
+  AccountMessage a;
+  a.report = sample_account();
+  const auto good = encode_account(MessageType::account_report, a);
+  Message m;
+  // Every cut, inside the fixed parts and inside the names.
+  for (std::size_t cut = 0; cut < good.size(); ++cut) {
+    std::vector<std::uint8_t> shorter(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut));
+    CHECK(parse(shorter, &m) == ParseError::truncated);
+  }
+  auto longer = good;
+  longer.push_back('x');
+  CHECK(parse(longer, &m) == ParseError::trailing_bytes);
+  auto field = [&good](std::size_t at, std::uint8_t value) {
+    auto bytes = good;
+    bytes[at] = value;
+    return bytes;
+  };
+  CHECK(parse(field(2, 3), &m) == ParseError::bad_field);       // unknown status
+  CHECK(parse(field(3, 1), &m) == ParseError::bad_field);       // reserved
+  CHECK(parse(field(8, 3), &m) == ParseError::bad_field);       // unknown state
+  CHECK(parse(field(9, 33), &m) == ParseError::bad_field);      // plan longer than its field
+  CHECK(parse(field(10, 9), &m) == ParseError::bad_field);      // currency longer than its field
+  CHECK(parse(field(11, 1), &m) == ParseError::bad_field);      // reserved
+  CHECK(parse(field(9, 6), &m) == ParseError::truncated);       // a name length past the end
+  CHECK(parse(field(9, 4), &m) == ParseError::trailing_bytes);  // … or short of it
+  auto backwards = good;
+  backwards[8 + 16] = 0;  // the period's end (at 8 + 12) loses its high 32-bit byte: before its start
+  CHECK(parse(backwards, &m) == ParseError::bad_field);
+
+  // What the parser refuses, the writer does not write.
+  std::uint8_t buf[kMaxAccountSize];
+  const MutableByteSpan span{buf, sizeof buf};
+  AccountMessage bad = a;
+  bad.report.plan_size = kMaxAccountPlan + 1;
+  CHECK(write_account(MessageType::account_report, bad, span) == 0);
+  bad = a;
+  bad.report.currency_size = kMaxAccountCurrency + 1;
+  CHECK(write_account(MessageType::account_report, bad, span) == 0);
+  bad = a;
+  bad.report.state = static_cast<AccountState>(3);
+  CHECK(write_account(MessageType::account_report, bad, span) == 0);
+  bad = a;
+  bad.report.period_end_unix = bad.report.period_start_unix - 1;
+  CHECK(write_account(MessageType::account_report, bad, span) == 0);
+  CHECK(write_account(MessageType::grant, a, span) == 0);
+  CHECK(write_account(MessageType::account_report, a, MutableByteSpan{buf, good.size() - 1}) == 0);
+}

@@ -30,6 +30,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case MessageType::denial:
       n = write_denial(m.denial, span);
       break;
+    case MessageType::account_request:
+      n = write_account_request(m.account_nonce, span);
+      break;
+    case MessageType::account_report:
+    case MessageType::account_notice:
+      n = write_account(m.type, m.account, span);
+      break;
     case MessageType::ip_data: {
       if (m.packet.data != data + kIpDataHeaderSize || m.packet.size != size - kIpDataHeaderSize) __builtin_trap();
       IpAddress source;
