@@ -16,6 +16,10 @@ bool service_matches(const std::string& required, const std::string& provided) {
   return required == provided;
 }
 
+bool is_optional_requirement(const std::string& required) {
+  return !required.empty() && required.back() == kOptionalMarker;
+}
+
 StartPlan plan_start_order(const std::vector<PluginNode>& enabled, const std::vector<PluginNode>& available) {
   StartPlan plan;
   const std::size_t n = enabled.size();
@@ -34,7 +38,9 @@ StartPlan plan_start_order(const std::vector<PluginNode>& enabled, const std::ve
   // edges[i] = plugins that i needs started first.
   std::vector<std::vector<std::size_t>> needs(n);
   for (std::size_t i = 0; i < n; ++i) {
-    for (const auto& required : enabled[i].requires_services) {
+    for (const auto& named : enabled[i].requires_services) {
+      const bool optional = is_optional_requirement(named);
+      const std::string required = optional ? named.substr(0, named.size() - 1) : named;
       bool met = false;
       for (std::size_t j = 0; j < n; ++j) {
         if (j == i) continue;
@@ -46,7 +52,7 @@ StartPlan plan_start_order(const std::vector<PluginNode>& enabled, const std::ve
           }
         }
       }
-      if (met) continue;
+      if (met || optional) continue;
       std::vector<std::string> candidates;
       for (const auto& other : available)
         for (const auto& provided : other.provides)

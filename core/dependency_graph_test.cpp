@@ -73,3 +73,44 @@ TEST_CASE("wildcards match a family, not its prefix") {
   CHECK(service_matches("router", "router"));
   CHECK_FALSE(service_matches("router", "router2"));
 }
+
+TEST_CASE("an optional requirement orders its providers first and is no error without one") {
+  using mh::core::is_optional_requirement;
+  CHECK(is_optional_requirement("linkmetric.*?"));
+  CHECK_FALSE(is_optional_requirement("link.*"));
+  CHECK_FALSE(is_optional_requirement(""));
+
+  // A plugin that provides only a metric source still starts before the switch, whichever
+  // order the config lists them in.
+  std::vector<PluginNode> enabled = {
+      {"switch", {"switch"}, {"link.*", "linkmetric.*?"}},
+      {"router", {"router"}, {"switch"}},
+      {"eth", {"link.eth"}, {}},
+      {"fake_link_metric", {"linkmetric.fake"}, {}},
+      {"meshpoint", {"link.meshpoint", "linkmetric.meshpoint"}, {}},
+  };
+  auto plan = plan_start_order(enabled, enabled);
+  REQUIRE(plan.errors.empty());
+  const auto& o = plan.order;
+  CHECK(position(o, "fake_link_metric") < position(o, "switch"));
+  CHECK(position(o, "meshpoint") < position(o, "switch"));
+  CHECK(position(o, "eth") < position(o, "switch"));
+  CHECK(position(o, "switch") < position(o, "router"));
+
+  // None enabled: the switch starts as before, and nobody is told to enable anything.
+  std::vector<PluginNode> without = {{"switch", {"switch"}, {"link.*", "linkmetric.*?"}}, {"eth", {"link.eth"}, {}}};
+  plan = plan_start_order(without, enabled);
+  REQUIRE(plan.errors.empty());
+  CHECK(plan.order == std::vector<std::string>{"eth", "switch"});
+
+  // Optional is only about the missing case: a required name keeps its error, and an
+  // optional edge still counts in a cycle.
+  std::vector<PluginNode> cycle = {{"a", {"a.x"}, {"b.*?"}}, {"b", {"b.x"}, {"a.x"}}};
+  plan = plan_start_order(cycle, cycle);
+  REQUIRE(plan.errors.size() == 1);
+  CHECK(plan.errors[0].find("dependency cycle") != std::string::npos);
+  std::vector<PluginNode> exact = {{"a", {"a"}, {"exact.name?", "other.name"}}};
+  plan = plan_start_order(exact, exact);
+  REQUIRE(plan.errors.size() == 1);
+  CHECK(plan.errors[0].find("\"other.name\"") != std::string::npos);
+}

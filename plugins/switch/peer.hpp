@@ -7,6 +7,7 @@
 #include "macs.hpp"
 
 #include <meshhost/link.hpp>
+#include <meshhost/link_metrics.hpp>
 #include <meshhost/noise.hpp>
 #include <meshhost/tai64n.hpp>
 
@@ -87,6 +88,9 @@ struct Path {
   std::uint64_t last_probe_ns = 0;
   std::uint64_t probe_id = 0;          // outstanding echo id, 0 for none
   LinkQuality quality;
+  // What a link metric source says of this path (LinkMetricStore): its cost is in `quality`.
+  LinkMetric metric;
+  bool has_metric = false;
 
   Cookie cookie;  // from the peer's cookie reply, for mac2
   std::uint64_t cookie_ns = 0;

@@ -33,6 +33,9 @@ std::vector<PeerRow> peer_rows(const PeerTable& table, std::uint64_t now_ns) {
       row.rtt_ms = static_cast<double>(p->quality.srtt_ns()) / 1e6;
       row.loss_percent = static_cast<double>(p->quality.loss_permille()) / 10.0;
       row.cost = p->quality.cost();
+      row.rtt_cost = p->quality.has_rtt() ? p->quality.rtt_cost() : kInfiniteCost;
+      row.has_metric = p->has_metric;
+      row.metric = p->metric;
       row.bytes_in = p->bytes_in;
       row.bytes_out = p->bytes_out;
       row.packets_in = p->packets_in;

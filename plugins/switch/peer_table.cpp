@@ -16,9 +16,6 @@ namespace {
 constexpr std::uint64_t kNever = ~std::uint64_t{0};
 
 bool same_key(const PublicKey& a, const PublicKey& b) noexcept { return std::memcmp(a.bytes, b.bytes, kPublicKeySize) == 0; }
-bool same_endpoint(const Endpoint& a, const Endpoint& b) noexcept {
-  return a.kind == b.kind && a.size == b.size && std::memcmp(a.bytes, b.bytes, std::min<std::size_t>(a.size, Endpoint::kMaxSize)) == 0;
-}
 bool psk_is_zero(const noise::Psk& psk) noexcept {
   return sodium_is_zero(psk.bytes, sizeof psk.bytes) == 1;
 }
@@ -197,6 +194,7 @@ Path* PeerTable::add_path(Neighbour& n, Link* link, const Endpoint& endpoint, st
     p->endpoint = endpoint;
     p->created_ns = now_ns;
     n.paths.push_back(std::move(p));
+    if (!metrics_.empty()) apply_metric(*n.paths.back(), false);  // reported before the path appeared
     return n.paths.back().get();
   } catch (...) {
     ++stats_.table_full;
@@ -256,6 +254,55 @@ void PeerTable::update_neighbour(Neighbour& n, Output& out) noexcept {
     if (state == PeerState::established && before == PeerState::established && best == best_before)
       event(PeerEvent::Kind::cost_changed);
   }
+}
+
+// ---- link metrics ----
+
+void PeerTable::apply_metric(Path& p, bool exact) noexcept {
+  const Str name = p.link->name();
+  const std::string_view link_name(name.data, name.size);
+  const LinkMetricStore::Entry* e = metrics_.find(link_name, p.endpoint);
+  if (e == nullptr && p.hinted) e = metrics_.find(link_name, p.hint_endpoint);
+  p.has_metric = e != nullptr;
+  p.metric = e != nullptr ? e->metric : LinkMetric{};
+  p.quality.set_metric_cost(p.metric.cost);
+  // An unresponsive or new path keeps its infinite cost until it is heard again.
+  if (p.established()) p.quality.update_cost(exact);
+}
+
+void PeerTable::apply_metrics(std::string_view link_name, const Endpoint& endpoint, bool exact, Output& out) noexcept {
+  for (auto& n : neighbours_) {
+    bool touched = false;
+    for (auto& p : n->paths) {
+      const Str name = p->link->name();
+      if (std::string_view(name.data, name.size) != link_name) continue;
+      if (!same_endpoint(p->endpoint, endpoint) && !(p->hinted && same_endpoint(p->hint_endpoint, endpoint))) continue;
+      apply_metric(*p, exact);
+      touched = true;
+    }
+    if (touched) update_neighbour(*n, out);
+  }
+}
+
+void PeerTable::set_link_metric(std::uint32_t source, std::string_view link_name, const Endpoint& endpoint,
+                                const LinkMetric& metric, Output& out) noexcept {
+  try {
+    const auto dropped = metrics_.set(source, link_name, endpoint, metric);
+    if (dropped) apply_metrics(dropped->link, dropped->endpoint, true, out);
+  } catch (const std::bad_alloc&) {
+    ++stats_.table_full;
+    return;
+  }
+  apply_metrics(link_name, endpoint, false, out);
+}
+
+void PeerTable::forget_link_metric(std::uint32_t source, std::string_view link_name, const Endpoint& endpoint,
+                                   Output& out) noexcept {
+  if (metrics_.forget(source, link_name, endpoint)) apply_metrics(link_name, endpoint, true, out);
+}
+
+void PeerTable::forget_metric_source(std::uint32_t source, Output& out) noexcept {
+  while (auto key = metrics_.forget_one(source)) apply_metrics(key->link, key->endpoint, true, out);
 }
 
 // ---- hints ----
@@ -751,7 +798,10 @@ std::optional<Delivery> PeerTable::on_transport_headers(Link* link, const Endpoi
 // An authenticated packet on `p`: roaming, liveness, state.
 void PeerTable::path_heard(Neighbour& n, Path& p, const Endpoint& from, std::uint64_t now_ns, Output& out) noexcept {
   (void)out;
-  p.endpoint = from;
+  if (!same_endpoint(p.endpoint, from)) {
+    p.endpoint = from;
+    if (!metrics_.empty()) apply_metric(p, false);  // a metric names the endpoint, which roamed
+  }
   p.last_received_ns = now_ns;
   reset_backoff(n);
   if (p.current.live() && p.state != PeerState::established) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "cookie.hpp"
+#include "link_metric_store.hpp"
 #include "peer.hpp"
 #include "rate_limiter.hpp"
 #include "stats.hpp"
@@ -151,6 +152,20 @@ class PeerTable {
     config_.authorized_passwords = std::move(passwords);
   }
 
+  // Link metrics (<meshhost/link_metrics.hpp>): `source` (the switch numbers its sources)
+  // says `metric` of the path to `endpoint` on the link named `link_name`. The path's cost
+  // becomes its RTT/loss cost plus the metric's, through the usual hysteresis; a path not
+  // known yet gets it when it appears. A source names at most
+  // LinkMetricStore::kMaxPerSource paths; past that its least recently reported is forgotten.
+  void set_link_metric(std::uint32_t source, std::string_view link_name, const Endpoint& endpoint,
+                       const LinkMetric& metric, Output& out) noexcept;
+  // The path's cost is its RTT/loss cost again (at once, no hysteresis), or another
+  // source's metric's when one names it too.
+  void forget_link_metric(std::uint32_t source, std::string_view link_name, const Endpoint& endpoint,
+                          Output& out) noexcept;
+  void forget_metric_source(std::uint32_t source, Output& out) noexcept;
+  const LinkMetricStore& link_metrics() const noexcept { return metrics_; }
+
   Neighbour* find(const PublicKey& key) noexcept;
   const Neighbour* find(const PublicKey& key) const noexcept;
   const std::vector<std::unique_ptr<Neighbour>>& neighbours() const noexcept { return neighbours_; }
@@ -188,6 +203,10 @@ class PeerTable {
   Path* add_path(Neighbour& n, Link* link, const Endpoint& endpoint, std::uint64_t now_ns) noexcept;
   void remove_path(Neighbour& n, std::size_t i) noexcept;
   void drop_sessions(Path& p) noexcept;
+  // Takes the store's metric for `p` (or none) into its cost; `exact` skips the hysteresis.
+  void apply_metric(Path& p, bool exact) noexcept;
+  // apply_metric on every path the key names, then their neighbours' states.
+  void apply_metrics(std::string_view link_name, const Endpoint& endpoint, bool exact, Output& out) noexcept;
 
   std::optional<std::uint32_t> allocate_index(Neighbour* n, Path* p, SlotKind kind) noexcept;
   Slot* lookup(std::uint32_t index) noexcept;
@@ -208,6 +227,7 @@ class PeerTable {
   HandshakeRateLimiter rate_limiter_;
   Stats stats_;
   std::vector<std::unique_ptr<Neighbour>> neighbours_;
+  LinkMetricStore metrics_;
   std::vector<Slot> slots_;  // a power of two; index & mask is the slot
   std::uint32_t slot_mask_ = 0;
   std::vector<std::uint32_t> free_slots_;

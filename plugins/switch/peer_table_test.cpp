@@ -806,3 +806,137 @@ TEST_CASE("handshake retry backoff: crossed initiations still settle on one sess
   CHECK(b.established_with(a));
   CHECK(a.peer(b)->paths.size() == 1);
 }
+
+// ---- link metrics ----
+
+namespace {
+
+std::string link_name(const TestLink& link) { return std::string(link.name().data, link.name().size); }
+
+LinkMetric metric_of(std::uint32_t cost) {
+  LinkMetric m;
+  m.cost = cost;
+  m.radio.present = kRadioSignal | kRadioExpectedThroughput;
+  m.radio.signal_dbm = -80;
+  m.radio.expected_throughput_kbps = 6500;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("a link metric adds to the path's cost, past the hysteresis only, and forgetting restores it") {
+  Net net;  // 5 ms each way: an RTT cost of compute_cost(10, 0) = 20
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(30 * kS);
+  Neighbour* n = a.peer(b);
+  REQUIRE(n->state == PeerState::established);
+  const std::uint32_t rtt_cost = compute_cost(10, 0);
+  REQUIRE(n->published_cost == rtt_cost);
+  const std::size_t changes = a.count_events(b, PeerEvent::Kind::cost_changed);
+
+  a.table->set_link_metric(1, link_name(a.link), b.endpoint, metric_of(100), a);
+  CHECK(n->published_cost == rtt_cost + 100);
+  CHECK(n->best->has_metric);
+  CHECK(n->best->metric.radio.signal_dbm == -80);
+  CHECK(n->best->quality.rtt_cost() == rtt_cost);
+  CHECK(n->best->quality.metric_cost() == 100);
+  REQUIRE(a.count_events(b, PeerEvent::Kind::cost_changed) == changes + 1);
+  CHECK(a.events.back().cost == rtt_cost + 100);
+
+  // A metric that wobbles within a fifth of the sum reaches nobody.
+  a.table->set_link_metric(1, link_name(a.link), b.endpoint, metric_of(110), a);
+  CHECK(n->published_cost == rtt_cost + 100);
+  CHECK(a.count_events(b, PeerEvent::Kind::cost_changed) == changes + 1);
+  CHECK(n->best->metric.cost == 110);  // shown as it is, though
+  // The RTT keeps being measured under it.
+  net.run_for(30 * kS);
+  CHECK(n->published_cost == rtt_cost + 100);
+
+  // A metric for another link or endpoint is not this path's.
+  a.table->set_link_metric(1, link_name(a.link2), b.endpoint, metric_of(1000), a);
+  a.table->set_link_metric(1, link_name(a.link), b.endpoint2, metric_of(1000), a);
+  CHECK(n->published_cost == rtt_cost + 100);
+
+  a.table->forget_link_metric(1, link_name(a.link), b.endpoint, a);
+  CHECK(n->published_cost == rtt_cost);
+  CHECK_FALSE(n->best->has_metric);
+  CHECK(a.count_events(b, PeerEvent::Kind::cost_changed) == changes + 2);
+  CHECK(a.events.back().cost == rtt_cost);
+}
+
+TEST_CASE("a metric reported before the neighbour appears applies when its path does") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  a.table->set_link_metric(1, link_name(a.link), b.endpoint, metric_of(300), a);
+  CHECK(a.table->neighbours().empty());
+  net.hint(a, b);
+  net.run_for(30 * kS);
+  Neighbour* n = a.peer(b);
+  REQUIRE(n != nullptr);
+  REQUIRE(n->state == PeerState::established);
+  CHECK(n->best->has_metric);
+  // Established at the provisional cost (no RTT sample yet) plus the metric; the first
+  // sample's +10 is within a fifth of that sum.
+  CHECK(n->published_cost == compute_cost(0, 0) + 300);
+  CHECK(n->best->quality.rtt_cost() == compute_cost(10, 0));
+  // b knows nothing of it: metrics are per node.
+  CHECK(b.peer(a)->published_cost == compute_cost(10, 0));
+
+  // The source goes (the switch stops): every path it named is back to its own cost.
+  a.table->forget_metric_source(1, a);
+  CHECK(n->published_cost == compute_cost(10, 0));
+  CHECK(a.table->link_metrics().empty());
+}
+
+TEST_CASE("a bad radio metric moves the neighbour to its other path; an infinite one rules a path out") {
+  Net net;
+  net.latency_ns = 2 * kNsPerMs;   // link: the shorter round trip
+  net.latency2_ns = 20 * kNsPerMs;  // link2
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b, {}, {}, false, 0);
+  net.hint(a, b, {}, {}, false, 1);
+  net.run_for(30 * kS);
+  Neighbour* n = a.peer(b);
+  REQUIRE(n->best != nullptr);
+  REQUIRE(n->best->link == &a.link);
+  const std::size_t switches = a.count_events(b, PeerEvent::Kind::best_path_changed);
+
+  a.table->set_link_metric(7, link_name(a.link), b.endpoint, metric_of(200), a);
+  CHECK(n->best->link == &a.link2);
+  CHECK(n->published_cost == compute_cost(40, 0));
+  CHECK(a.count_events(b, PeerEvent::Kind::best_path_changed) == switches + 1);
+
+  a.table->set_link_metric(7, link_name(a.link2), b.endpoint2, metric_of(kInfiniteCost), a);
+  CHECK(n->best->link == &a.link);  // the finite one, however bad
+  CHECK(n->published_cost == compute_cost(4, 0) + 200);
+  a.table->set_link_metric(7, link_name(a.link), b.endpoint, metric_of(kInfiniteCost), a);
+  CHECK(n->published_cost == kInfiniteCost);
+  CHECK(n->state == PeerState::established);  // still talking: only unusable for routes
+
+  a.table->forget_metric_source(7, a);
+  CHECK(n->best->link == &a.link);
+  CHECK(n->published_cost == compute_cost(4, 0));
+}
+
+TEST_CASE("a source naming too many paths loses its oldest, and that path its metric") {
+  Net net;
+  Node& a = net.add(node_key());
+  Node& b = net.add(node_key());
+  net.hint(a, b);
+  net.run_for(30 * kS);
+  Neighbour* n = a.peer(b);
+  REQUIRE(n->state == PeerState::established);
+  a.table->set_link_metric(1, link_name(a.link), b.endpoint, metric_of(100), a);
+  REQUIRE(n->published_cost == compute_cost(10, 0) + 100);
+  for (std::size_t i = 1; i < LinkMetricStore::kMaxPerSource; ++i)
+    a.table->set_link_metric(1, link_name(a.link), endpoint_named("absent" + std::to_string(i)), metric_of(5), a);
+  CHECK(n->published_cost == compute_cost(10, 0) + 100);
+  a.table->set_link_metric(1, link_name(a.link), endpoint_named("one too many"), metric_of(5), a);
+  CHECK(n->published_cost == compute_cost(10, 0));
+  CHECK_FALSE(n->best->has_metric);
+  CHECK(a.table->link_metrics().count(1) == LinkMetricStore::kMaxPerSource);
+}

@@ -16,9 +16,11 @@ constexpr std::uint32_t kMeshPoolPackets = 1024;
 constexpr std::uint32_t kMeshPoolBufferSize = 2048;
 
 constexpr const char* kProvided[] = {"switch"};
-constexpr const char* kRequired[] = {"link.*"};
+// "linkmetric.*?": optional (the trailing '?'): link metric sources start before the
+// switch when enabled, and a node without one needs none.
+constexpr const char* kRequired[] = {"link.*", "linkmetric.*?"};
 const Str kProvidedStr[] = {Str(kProvided[0])};
-const Str kRequiredStr[] = {Str(kRequired[0])};
+const Str kRequiredStr[] = {Str(kRequired[0]), Str(kRequired[1])};
 
 const char kSchema[] = R"({
   "type": "object",
@@ -247,11 +249,59 @@ Status SwitchPlugin::start() noexcept {
   }
   stopped_ = false;
   for (LinkDriver* driver : drivers_) driver->set_observer(this);  // replays links and configured peers
+  start_metric_sources();
   reschedule();
   return Status::success();
 }
 
+void SwitchPlugin::start_metric_sources() noexcept {
+  Service* services[kMaxMetricSources];
+  Str names[kMaxMetricSources];
+  const std::size_t found = host_->lookup_prefix("linkmetric.", services, names, kMaxMetricSources);
+  if (found > kMaxMetricSources)
+    log(LogLevel::warn, "switch: more than " + std::to_string(kMaxMetricSources) +
+                            " link metric sources; using the first " + std::to_string(kMaxMetricSources));
+  metric_sources_ = 0;
+  for (std::size_t i = 0; i < std::min(found, kMaxMetricSources); ++i) {
+    const std::string name(names[i].data, names[i].size);
+    auto* source = static_cast<LinkMetricSource*>(services[i]->query(kLinkMetricSourceInterface));
+    if (source == nullptr) {
+      log(LogLevel::warn, "service " + name + " offers no link metric source interface; ignoring it");
+      continue;
+    }
+    MetricObserver& o = metric_observers_[metric_sources_];
+    o.self = this;
+    o.source = source;
+    o.number = static_cast<std::uint32_t>(++metric_sources_);  // 1-based: 0 is no source
+    source->set_metric_observer(&o);  // replays what it knows
+    log(LogLevel::info, "link metrics from " + name);
+  }
+}
+
+void SwitchPlugin::stop_metric_sources() noexcept {
+  for (std::size_t i = 0; i < metric_sources_; ++i) {
+    MetricObserver& o = metric_observers_[i];
+    o.source->set_metric_observer(nullptr);
+    table_->forget_metric_source(o.number, *this);
+    o.source = nullptr;
+  }
+  metric_sources_ = 0;
+}
+
+void SwitchPlugin::on_link_metric(std::uint32_t source, Str link_name, const Endpoint& endpoint,
+                                  const LinkMetric& metric) noexcept {
+  if (stopped_) return;
+  table_->set_link_metric(source, std::string_view(link_name.data, link_name.size), endpoint, metric, *this);
+  publish_counters();
+}
+
+void SwitchPlugin::on_link_metric_forget(std::uint32_t source, Str link_name, const Endpoint& endpoint) noexcept {
+  if (stopped_) return;
+  table_->forget_link_metric(source, std::string_view(link_name.data, link_name.size), endpoint, *this);
+}
+
 void SwitchPlugin::stop() noexcept {
+  stop_metric_sources();
   stopped_ = true;
   for (LinkDriver* driver : drivers_) driver->set_observer(nullptr);
   for (Link* link : links_) link->set_receiver(nullptr);
@@ -487,7 +537,7 @@ const mh::PluginDescriptor kDescriptor = {
     mh::sw::kProvidedStr,
     1,
     mh::sw::kRequiredStr,
-    1,
+    std::size(mh::sw::kRequiredStr),
     mh::sw::kSchema,
     mh::Stability::experimental,
     &validate,

@@ -15,6 +15,7 @@
 
 #include <meshhost/host.hpp>
 #include <meshhost/link.hpp>
+#include <meshhost/link_metrics.hpp>
 #include <meshhost/loop.hpp>
 #include <meshhost/mesh.hpp>
 #include <meshhost/noise.hpp>
@@ -88,6 +89,19 @@ class SwitchPlugin final : public Plugin,
     Status (SwitchPlugin::*fn)(Str params_json, StringSink* result) = nullptr;
     Status call(Str params_json, StringSink* result) noexcept override { return (self->*fn)(params_json, result); }
   };
+  // The observer handed to one link metric source ("linkmetric.*"): which source spoke is
+  // the table's source number, so one source's forget never drops another's metric.
+  struct MetricObserver final : LinkMetricObserver {
+    SwitchPlugin* self = nullptr;
+    LinkMetricSource* source = nullptr;
+    std::uint32_t number = 0;
+    void on_link_metric(Str link_name, const Endpoint& endpoint, const LinkMetric& metric) noexcept override {
+      self->on_link_metric(number, link_name, endpoint, metric);
+    }
+    void on_link_metric_forget(Str link_name, const Endpoint& endpoint) noexcept override {
+      self->on_link_metric_forget(number, link_name, endpoint);
+    }
+  };
   struct ProbeTimerHandler final : TimerHandler {
     SwitchPlugin* self = nullptr;
     void on_timer() noexcept override { self->on_probe_timer(); }
@@ -116,6 +130,12 @@ class SwitchPlugin final : public Plugin,
   void remove_route(const Address& destination) noexcept override;
   PacketPool* pool() noexcept override { return pool_.get(); }
   std::uint32_t max_payload(const Address& destination) noexcept override;
+
+  // Link metric sources.
+  void start_metric_sources() noexcept;
+  void stop_metric_sources() noexcept;
+  void on_link_metric(std::uint32_t source, Str link_name, const Endpoint& endpoint, const LinkMetric& metric) noexcept;
+  void on_link_metric_forget(std::uint32_t source, Str link_name, const Endpoint& endpoint) noexcept;
 
   // Admin methods (switch_admin.cpp).
   Status admin_peers(Str params_json, StringSink* result) noexcept;
@@ -200,6 +220,9 @@ class SwitchPlugin final : public Plugin,
   SwitchService service_;
   std::vector<LinkDriver*> drivers_;
   std::vector<Link*> links_;
+  static constexpr std::size_t kMaxMetricSources = 8;
+  std::array<MetricObserver, kMaxMetricSources> metric_observers_{};
+  std::size_t metric_sources_ = 0;
   PskWorker psk_worker_;
   PskCache psk_cache_;
   std::vector<PskJob> psk_done_;  // capacity PskWorker::kMaxPending

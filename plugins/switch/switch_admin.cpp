@@ -58,6 +58,28 @@ Address address_param(const json& params) {
   return *address;
 }
 
+// A link metric as switch.peers shows it: {cost, radio: {only the figures present}}; null
+// when no source names the path. cost null: the metric rules the path out.
+json link_metric_json(const Path& path) {
+  if (!path.has_metric) return json();
+  const LinkMetric& m = path.metric;
+  json radio = json::object();
+  const RadioFigures& r = m.radio;
+  if (r.present & kRadioSignal) radio["signalDbm"] = r.signal_dbm;
+  if (r.present & kRadioTxBitrate) radio["txBitrateKbps"] = r.tx_bitrate_kbps;
+  if (r.present & kRadioExpectedThroughput) radio["expectedThroughputKbps"] = r.expected_throughput_kbps;
+  if (r.present & kRadioAirtimeMetric) radio["airtimeMetric"] = r.airtime_metric;
+  if (r.present & kRadioInactiveTime) radio["inactiveMs"] = r.inactive_ms;
+  return {{"cost", m.cost == kInfiniteLinkCost ? json() : json(m.cost)}, {"radio", radio}};
+}
+
+// The cost's parts as they are now, before the hysteresis: {rtt, metric}.
+json cost_parts_json(const Path& path) {
+  const LinkQuality& q = path.quality;
+  return {{"rtt", q.has_rtt() ? json(q.rtt_cost()) : json()},
+          {"metric", q.metric_cost() == kInfiniteLinkCost ? json() : json(q.metric_cost())}};
+}
+
 double ms_between(std::uint64_t from_ns, std::uint64_t to_ns) {
   return to_ns >= from_ns ? static_cast<double>(to_ns - from_ns) / 1e6 : 0.0;
 }
@@ -65,7 +87,10 @@ double ms_between(std::uint64_t from_ns, std::uint64_t to_ns) {
 }  // namespace
 
 // params: none. result: [{publicKey, address, neighbourId, peerName, state, link, endpoint,
-// rttMs, lossPercent, cost, bytesIn, bytesOut, lastSeenSecondsAgo, paths: [...]}]
+// rttMs, lossPercent, cost, costParts: {rtt, metric}, linkMetric: {cost, radio: {signalDbm,
+// txBitrateKbps, expectedThroughputKbps, airtimeMetric, inactiveMs}} | null, bytesIn,
+// bytesOut, lastSeenSecondsAgo, paths: [...]}] — the neighbour's fields are its best path's.
+// cost is what the router has: costParts summed, once past the hysteresis.
 Status SwitchPlugin::admin_peers(Str, StringSink* result) noexcept {
   try {
     const std::uint64_t now = host_->loop()->now_ns();
@@ -83,6 +108,8 @@ Status SwitchPlugin::admin_peers(Str, StringSink* result) noexcept {
                          {"rttMs", optional_ms(p->quality.has_rtt(), p->quality.srtt_ns())},
                          {"lossPercent", p->quality.loss_permille() / 10.0},
                          {"cost", p->quality.cost() == kInfiniteCost ? json() : json(p->quality.cost())},
+                         {"costParts", cost_parts_json(*p)},
+                         {"linkMetric", link_metric_json(*p)},
                          {"bytesIn", p->bytes_in},
                          {"bytesOut", p->bytes_out}});
       }
@@ -98,6 +125,8 @@ Status SwitchPlugin::admin_peers(Str, StringSink* result) noexcept {
           {"rttMs", best ? optional_ms(best->quality.has_rtt(), best->quality.srtt_ns()) : json()},
           {"lossPercent", best ? json(best->quality.loss_permille() / 10.0) : json()},
           {"cost", n->published_cost == kInfiniteCost ? json() : json(n->published_cost)},
+          {"costParts", best ? cost_parts_json(*best) : json()},
+          {"linkMetric", best ? link_metric_json(*best) : json()},
           {"bytesIn", bytes_in},
           {"bytesOut", bytes_out},
           {"lastSeenSecondsAgo", last_received ? json(static_cast<double>(now - last_received) / 1e9) : json()},

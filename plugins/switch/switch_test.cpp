@@ -688,3 +688,115 @@ TEST_CASE("timers.handshakeRetryMaxMs: accepted when at least the retry, refused
               .ok());
   meshhost_plugin_v1()->destroy(plugin);
 }
+
+namespace {
+
+// A link metric source as meshpoint is one: paths it knows, replayed to a new observer.
+struct FakeMetricSource final : Service, LinkMetricSource {
+  struct Entry {
+    std::string link;
+    Endpoint endpoint;
+    LinkMetric metric;
+  };
+  LinkMetricObserver* observer = nullptr;
+  std::vector<Entry> known;
+  std::size_t observer_calls = 0;
+
+  void* query(InterfaceId id) noexcept override {
+    return id == kLinkMetricSourceInterface ? static_cast<LinkMetricSource*>(this) : nullptr;
+  }
+  void set_metric_observer(LinkMetricObserver* o) noexcept override {
+    ++observer_calls;
+    observer = o;
+    if (observer != nullptr)
+      for (const Entry& e : known) observer->on_link_metric(Str::of(e.link), e.endpoint, e.metric);
+  }
+  void report(const std::string& link, const Endpoint& endpoint, const LinkMetric& metric) {
+    known.push_back({link, endpoint, metric});
+    if (observer != nullptr) observer->on_link_metric(Str::of(link), endpoint, metric);
+  }
+  void forget(const std::string& link, const Endpoint& endpoint) {
+    if (observer != nullptr) observer->on_link_metric_forget(Str::of(link), endpoint);
+  }
+};
+
+struct NotASource final : Service {
+  void* query(InterfaceId) noexcept override { return nullptr; }
+};
+
+LinkMetric radio_metric(std::uint32_t cost) {
+  LinkMetric m;
+  m.cost = cost;
+  m.radio.present = kRadioSignal | kRadioTxBitrate | kRadioAirtimeMetric;
+  m.radio.signal_dbm = -74;
+  m.radio.tx_bitrate_kbps = 26000;
+  m.radio.airtime_metric = 520;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("the switch takes link metrics from every linkmetric source into the neighbour's cost") {
+  FakeLoop loop;
+  LoopbackLink a1(loop, "a1"), a2(loop, "a2");
+  LoopbackLink::connect(a1, a2);
+  FakeMetricSource source;
+  NotASource not_a_source;
+  Node n1{loop}, n2{loop};
+  n1.host.add_service("link.a", &a1);
+  n2.host.add_service("link.a", &a2);
+  n1.host.add_service("linkmetric.test", &source);
+  n1.host.add_service("linkmetric.broken", &not_a_source);  // warned about and ignored
+  a1.add_peer_hint(n2.host.public_key());
+  // Known before the switch starts (and before the neighbour exists): replayed at start.
+  source.known.push_back({"a1", a2.endpoint(), radio_metric(100)});
+  n1.start();
+  n2.start();
+  CHECK(source.observer != nullptr);
+  const auto run = [&](std::uint64_t ns) {
+    const std::uint64_t end = loop.now_ns() + ns;
+    while (loop.now_ns() < end) {
+      loop.run_pending();
+      loop.advance(1 * kMs);
+    }
+  };
+  run(500 * kMs);
+  const NeighbourId id = n1.observer.id_of(n2.host.public_key());
+  REQUIRE(id != kNoNeighbour);
+  REQUIRE(!n1.observer.ups.empty());
+  CHECK(n1.observer.ups.back().cost >= 100 + mh::sw::kCostBase);
+  CHECK(n2.observer.ups.back().cost < 100);  // node 2 has no source
+
+  const auto peers = [&] {
+    const auto result = n1.host.call_admin("switch.peers", "null");
+    REQUIRE(result.first.ok());
+    return nlohmann::json::parse(result.second);
+  };
+  auto p = peers();
+  REQUIRE(p.size() == 1);
+  CHECK(p[0]["linkMetric"]["cost"] == 100);
+  CHECK(p[0]["linkMetric"]["radio"]["signalDbm"] == -74);
+  CHECK(p[0]["linkMetric"]["radio"]["txBitrateKbps"] == 26000);
+  CHECK(p[0]["linkMetric"]["radio"]["airtimeMetric"] == 520);
+  CHECK_FALSE(p[0]["linkMetric"]["radio"].contains("expectedThroughputKbps"));  // not present
+  CHECK(p[0]["costParts"]["metric"] == 100);
+  CHECK(p[0]["paths"][0]["linkMetric"]["cost"] == 100);
+
+  // A much worse radio reaches the router; its removal brings the RTT-only cost back.
+  source.report("a1", a2.endpoint(), radio_metric(1000));
+  REQUIRE(!n1.observer.costs.empty());
+  CHECK(n1.observer.costs.back().first == id);
+  CHECK(n1.observer.costs.back().second >= 1000);
+  source.forget("a1", a2.endpoint());
+  CHECK(n1.observer.costs.back().second < 100);
+  p = peers();
+  CHECK(p[0]["linkMetric"].is_null());
+  CHECK(p[0]["costParts"]["metric"] == 0);
+
+  // At stop the switch lets go of its source.
+  n1.mesh->set_neighbour_observer(nullptr);
+  n1.plugin->stop();
+  CHECK(source.observer == nullptr);
+  meshhost_plugin_v1()->destroy(n1.plugin);
+  n1.plugin = nullptr;
+}
