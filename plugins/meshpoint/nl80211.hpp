@@ -53,12 +53,14 @@ struct StationInfo {
 using MessagePtr = std::unique_ptr<nl_msg, void (*)(nl_msg*)>;
 
 // ---- builders: one request each, for generic-netlink family `family` ----
+// A null message only when memory runs out (or, for join, the input is invalid).
 // NL80211_CMD_NEW_INTERFACE: WIPHY, IFNAME, IFTYPE = MESH_POINT.
 MessagePtr build_new_interface(int family, std::uint32_t wiphy, const std::string& name);
 // NL80211_CMD_DEL_INTERFACE: IFINDEX.
 MessagePtr build_del_interface(int family, std::uint32_t ifindex);
 // NL80211_CMD_JOIN_MESH: IFINDEX, MESH_ID, WIPHY_FREQ, CHANNEL_WIDTH, CENTER_FREQ1 (and
 // WIPHY_CHANNEL_TYPE for 20/40 as iw sends it), BEACON_INTERVAL / DTIM_PERIOD when set.
+// A null message also when the mesh ID is not 1–32 bytes or no center can be derived.
 MessagePtr build_join_mesh(int family, std::uint32_t ifindex, const MeshJoin& join);
 // NL80211_CMD_LEAVE_MESH: IFINDEX.
 MessagePtr build_leave_mesh(int family, std::uint32_t ifindex);
@@ -81,6 +83,13 @@ bool parse_wiphy(const nlmsghdr* message, std::uint32_t* wiphy, std::string* nam
 // "20noht" / "20" / "40" / "80"; false for anything else.
 bool parse_channel_width(const std::string& text, ChannelWidth* out) noexcept;
 
+// The center of the `width` channel whose primary (control) channel is `frequency_mhz`,
+// as iw derives it: the primary itself for 20 MHz; for 40 MHz the 5 GHz pair the primary
+// belongs to (36+40, 44+48, …), on 2.4 GHz HT40+ (secondary above) for channels 1–7 and
+// HT40- for 8–13; for 80 MHz the 5 GHz block (36–48, 52–64, 100–112, 116–128, 132–144,
+// 149–161, 165–177) it lies in. 0 when there is no such channel (80 MHz on 2.4 GHz).
+std::uint32_t center_frequency_mhz(std::uint32_t frequency_mhz, ChannelWidth width) noexcept;
+
 class Nl80211 {
  public:
   // Connects a generic-netlink socket and resolves the "nl80211" family; nullptr with
@@ -97,6 +106,9 @@ class Nl80211 {
   std::string find_wiphy(const std::string& phy_name, std::uint32_t* wiphy);
   std::string create_mesh_interface(const std::string& phy_name, std::uint32_t wiphy, const std::string& name);
   std::string delete_interface(const std::string& name, std::uint32_t ifindex);
+  // JOIN_MESH and LEAVE_MESH need the interface up (nl80211 answers "Network is down"
+  // otherwise): join after bringing it up, leave before taking it down. Joining twice
+  // answers EALREADY, leaving an interface in no mesh ENOTCONN.
   std::string join_mesh(const std::string& name, std::uint32_t ifindex, const MeshJoin& join);
   std::string leave_mesh(const std::string& name, std::uint32_t ifindex);
   // NL80211_IFTYPE_*; an interface nl80211 does not know (a veth) answers ENODEV, which
@@ -105,9 +117,14 @@ class Nl80211 {
   std::string dump_stations(const std::string& name, std::uint32_t ifindex, std::vector<StationInfo>* out);
 
  private:
+  friend struct Nl80211TestAccess;  // nl80211_test.cpp: the socket against the genl controller
   Nl80211() = default;
+  // Connects and resolves `family_name` ("nl80211"); nullptr with *error set.
+  static std::unique_ptr<Nl80211> connect(const char* family_name, std::string* error);
   // Sends `message`, collects the answers through `on_message` (nullptr: an ack only),
-  // and returns "" or "<what>: <operation>: <strerror of the kernel's errno>".
+  // and returns "" or "<what>: <operation>: <strerror of the kernel's errno>", followed by
+  // " (<the kernel's extended-ack text>)" when it sent one. Waits at most 2 s for the
+  // whole answer (SO_RCVTIMEO on each read, a deadline over all), then says so.
   std::string transact(MessagePtr message, const std::string& what, const char* operation,
                        int (*on_message)(nl_msg*, void*), void* context);
 

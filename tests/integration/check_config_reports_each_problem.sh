@@ -59,7 +59,7 @@ done
 # The shipped configs check once their key file exists (mode 0600 enforced).
 key="$MH_TMP/node.key"
 (umask 077 && "$MESHHOST" --genkey >"$key")
-for profile in relay client gateway; do
+for profile in relay client gateway meshpoint-pi; do
   sed "s|/etc/meshhost/node.key|$key|" "$SOURCE_DIR/configs/$profile.json" >"$MH_TMP/shipped-$profile.json"
   "$MESHHOST" --check-config "$MH_TMP/shipped-$profile.json" >/dev/null || mh_fail "configs/$profile.json does not check"
 done
