@@ -2,6 +2,7 @@
 // people (tables) or for scripts (--json).
 #include "admin_client.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -23,11 +24,15 @@ int usage(std::ostream& out, int code) {
          "commands:\n"
          "  status                 identity, address, uptime, plugins and their state\n"
          "  plugins                every plugin found, enabled or not, and why any cannot load\n"
-         "  peers                  neighbours: state, link, endpoint, RTT, loss, cost, bytes (switch.peers)\n"
+         "  peers                  neighbours: state, link, endpoint, RTT, loss, cost, radio figures\n"
+         "                         where a link metric source reports them, bytes (switch.peers)\n"
          "  routes                 routes the router knows; the selected one per destination is marked (router.routes)\n"
          "  sessions               end-to-end sessions: state, role, age, traffic (session.list)\n"
          "  tunnel                 iptunnel: the gateway's clients and leases, the client's gateways,\n"
-         "                         their state and bytes (iptunnel.status)\n"
+         "                         their state, bytes and account state (iptunnel.status)\n"
+         "  tunnel usage           client: asks every gateway holding our lease for our plan and usage\n"
+         "                         there, waits up to 3 s for the answers (iptunnel.requestAccount,\n"
+         "                         iptunnel.account)\n"
          "  usage [KEY] [PERIOD]   billing: each client's plan, period, bytes, billable bytes, amount,\n"
          "                         quota left and enforcement (billing.usage); PERIOD like 2026-05\n"
          "  ping ADDRESS [-c N] [-i MS] [-s BYTES]\n"
@@ -77,21 +82,58 @@ std::string fixed(const nlohmann::json& value, int decimals) {
   return out.str();
 }
 
+// object[key], or null when `object` is no object or lacks it (an older node's answer).
+const nlohmann::json& member(const nlohmann::json& object, const char* key) {
+  static const nlohmann::json null;
+  if (!object.is_object()) return null;
+  const auto it = object.find(key);
+  return it == object.end() ? null : *it;
+}
+
+// A radio figure from a peer's linkMetric.radio: kbit/s as Mbit/s, others as they are.
+std::string radio_figure(const nlohmann::json& peer, const char* key, bool kbps_as_mbps = false) {
+  const nlohmann::json& value = member(member(member(peer, "linkMetric"), "radio"), key);
+  if (kbps_as_mbps && value.is_number()) return fixed(value.get<double>() / 1000.0, 1);
+  return text(value);
+}
+
 void print_peers(const nlohmann::json& peers) {
+  // Radio columns only when a link metric source (meshpoint) reports figures for a peer.
+  bool radio = false;
+  for (const auto& p : peers) {
+    const nlohmann::json& figures = member(member(p, "linkMetric"), "radio");
+    radio |= figures.is_object() && !figures.empty();
+  }
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : peers) {
     std::string name = p.value("peerName", std::string());
-    rows.push_back({text(p["address"]), name.empty() ? "-" : name, text(p["state"]), text(p["link"]),
-                    text(p["endpoint"]), fixed(p["rttMs"], 2), fixed(p["lossPercent"], 1), text(p["cost"]),
-                    text(p["bytesIn"]), text(p["bytesOut"]), fixed(p["lastSeenSecondsAgo"], 1)});
+    // With a link metric the cost shows its parts: published (RTT part + metric part).
+    std::string cost = text(p["cost"]);
+    if (member(p, "linkMetric").is_object()) {
+      const nlohmann::json& parts = member(p, "costParts");
+      cost += " (" + text(member(parts, "rtt")) + "+" + text(member(parts, "metric")) + ")";
+    }
+    std::vector<std::string> row = {text(p["address"]), name.empty() ? "-" : name, text(p["state"]), text(p["link"]),
+                                    text(p["endpoint"]), fixed(p["rttMs"], 2), fixed(p["lossPercent"], 1), cost};
+    if (radio) {
+      for (std::string figure : {radio_figure(p, "signalDbm"), radio_figure(p, "txBitrateKbps", true),
+                                 radio_figure(p, "expectedThroughputKbps", true), radio_figure(p, "airtimeMetric"),
+                                 radio_figure(p, "inactiveMs")})
+        row.push_back(std::move(figure));
+    }
+    for (std::string more : {text(p["bytesIn"]), text(p["bytesOut"]), fixed(p["lastSeenSecondsAgo"], 1)})
+      row.push_back(std::move(more));
+    rows.push_back(std::move(row));
   }
   if (rows.empty()) {
     std::cout << "no neighbours\n";
     return;
   }
-  print_table({"ADDRESS", "NAME", "STATE", "LINK", "ENDPOINT", "RTT_MS", "LOSS_%", "COST", "BYTES_IN", "BYTES_OUT",
-               "SEEN_S_AGO"},
-              rows);
+  std::vector<std::string> headers = {"ADDRESS", "NAME", "STATE", "LINK", "ENDPOINT", "RTT_MS", "LOSS_%", "COST"};
+  if (radio)
+    for (const char* h : {"SIGNAL_DBM", "TX_MBIT/S", "EXPECTED_MBIT/S", "AIRTIME", "INACTIVE_MS"}) headers.push_back(h);
+  for (const char* h : {"BYTES_IN", "BYTES_OUT", "SEEN_S_AGO"}) headers.push_back(h);
+  print_table(headers, rows);
 }
 
 void print_status(const nlohmann::json& s) {
@@ -156,6 +198,13 @@ std::string short_key(const nlohmann::json& key) {
   return k.size() > 14 ? k.substr(0, 6) + "..." + k.substr(k.size() - 6) : k;
 }
 
+// The account column of `meshctl tunnel`: what the gateway last told us.
+std::string account_state(const nlohmann::json& account) {
+  if (!account.is_object()) return "-";
+  if (text(account["status"]) != "ok") return text(account["status"]);
+  return text(account["state"]);
+}
+
 void print_tunnel(const nlohmann::json& status) {
   const nlohmann::json& gateway = status["gateway"];
   if (!gateway.is_null()) {
@@ -179,10 +228,22 @@ void print_tunnel(const nlohmann::json& status) {
       if (g.value("preferred6", false)) preferred += preferred.empty() ? "6" : ",6";
       rows.push_back({short_key(g["publicKey"]), text(g["priority"]), text(g["state"]),
                       preferred.empty() ? "-" : preferred, join(g["addresses"]), text(g["leaseRemainingS"]),
-                      text(g["bytesUp"]), text(g["bytesDown"]), text(g["reason"]).empty() ? "-" : text(g["reason"])});
+                      text(g["bytesUp"]), text(g["bytesDown"]), account_state(g["account"]),
+                      text(g["reason"]).empty() ? "-" : text(g["reason"])});
     }
-    print_table({"GATEWAY", "PRIO", "STATE", "DEFAULT", "ADDRESSES", "LEASE_S", "BYTES_UP", "BYTES_DOWN", "REASON"},
+    print_table({"GATEWAY", "PRIO", "STATE", "DEFAULT", "ADDRESSES", "LEASE_S", "BYTES_UP", "BYTES_DOWN", "ACCOUNT",
+                 "REASON"},
                 rows);
+    // A gateway that blocks or throttles us says so in a line of its own: the reason the
+    // default route moved, or traffic crawls.
+    for (const auto& g : client["gateways"]) {
+      const nlohmann::json& a = g["account"];
+      if (!a.is_object() || !a.contains("state") || text(a["state"]) == "open") continue;
+      std::cout << "gateway " << short_key(g["publicKey"]) << ": " << text(a["state"]);
+      if (text(a["state"]) == "throttled") std::cout << " to " << text(a["throttleBps"]) << " bit/s";
+      std::cout << " until " << text(a["periodEndUtc"]) << " (quota " << text(a["quotaBytes"]) << " bytes, "
+                << text(a["billableBytes"]) << " billable)\n";
+    }
   }
   if (gateway.is_null() && client.is_null()) std::cout << "iptunnel is neither gateway nor client\n";
 }
@@ -213,6 +274,85 @@ void print_usage(const nlohmann::json& usage) {
   print_table({"CLIENT", "PLAN", "PERIOD", "BYTES_UP", "BYTES_DOWN", "BILLABLE", "UNBILLED", "AMOUNT", "QUOTA_LEFT",
                "STATE", "ACTION", "RATE_UP/DOWN", "DROPPED"},
               rows);
+}
+
+// "1000000 bit/s", "-" for no limit.
+std::string rate(const nlohmann::json& bps) {
+  if (!bps.is_number_unsigned() || bps.get<std::uint64_t>() == 0) return "none";
+  return text(bps) + " bit/s";
+}
+
+// `meshctl tunnel usage`: one block per gateway asked, as the gateway's billing sees us.
+void print_tunnel_usage(const nlohmann::json& accounts, const nlohmann::json& asked) {
+  bool first = true;
+  for (const auto& g : accounts["gateways"]) {
+    const bool was_asked = std::find(asked.begin(), asked.end(), g["publicKey"]) != asked.end();
+    if (!was_asked) continue;
+    if (!first) std::cout << "\n";
+    first = false;
+    std::cout << "gateway " << text(g["publicKey"]) << "\n";
+    const nlohmann::json& a = g["account"];
+    if (g.value("pending", false)) {
+      std::cout << "  no answer within 3 s" << (a.is_object() ? "; its last account follows" : "") << "\n";
+    }
+    if (!a.is_object()) continue;
+    const std::string status = text(a["status"]);
+    if (status == "not_metered") {
+      std::cout << "  not metered: the gateway runs no billing\n";
+      continue;
+    }
+    if (status != "ok") {
+      std::cout << "  the gateway's billing has no account for this node (" << status << ")\n";
+      continue;
+    }
+    const bool quota = a["quotaBytes"].is_number_unsigned() && a["quotaBytes"].get<std::uint64_t>() > 0;
+    std::string state = text(a["state"]);
+    if (state == "throttled") state += " to " + text(a["throttleBps"]) + " bit/s";
+    std::vector<std::vector<std::string>> rows = {
+        {"plan", text(a["plan"])},
+        {"period", text(a["periodStartUtc"]) + " to " + text(a["periodEndUtc"])},
+        {"quota", quota ? text(a["quotaBytes"]) + " bytes" : "none"},
+        {"used", text(a["billableBytes"]) + " bytes billable"},
+        {"left", quota ? text(a["quotaLeftBytes"]) + " bytes" : "-"},
+        {"up/down", text(a["bytesUp"]) + " / " + text(a["bytesDown"]) + " bytes"},
+        {"unbilled", text(a["unbilledBytes"]) + " bytes"},
+        {"rate limit", "up " + rate(a["rateUpBps"]) + ", down " + rate(a["rateDownBps"])},
+        {"state", state},
+        {"amount", amount(a["amountMicros"], a["currency"]) + " (" + amount(a["priceMicrosPerGb"], a["currency"]) +
+                       " per GB)"},
+        {"as of", fixed(nlohmann::json(a.value("receivedMsAgo", 0.0) / 1000.0), 1) + " s ago" +
+                      (a.value("notice", false) ? " (a notice)" : "")},
+    };
+    for (const auto& row : rows) std::cout << "  " << std::left << std::setw(11) << row[0] << row[1] << "\n";
+    std::cout << std::right;
+  }
+  if (first) std::cout << "no gateway holds a lease for this node: nobody to ask\n";
+}
+
+// Asks every leased gateway, then polls until each answered or 3 s passed. 0 when every
+// gateway asked answered.
+int tunnel_usage(mh::meshctl::AdminClient& client, bool as_json) {
+  const nlohmann::json asked = client.call("iptunnel.requestAccount", nlohmann::json::object())["asked"];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  nlohmann::json accounts;
+  bool waiting = true;
+  for (;;) {
+    accounts = client.call("iptunnel.account", nlohmann::json::object());
+    waiting = false;
+    for (const auto& g : accounts["gateways"]) {
+      const bool was_asked = std::find(asked.begin(), asked.end(), g["publicKey"]) != asked.end();
+      if (was_asked && g.value("pending", false)) waiting = true;
+    }
+    if (!waiting || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (as_json) {
+    accounts["asked"] = asked;
+    std::cout << accounts.dump(2) << "\n";
+  } else {
+    print_tunnel_usage(accounts, asked);
+  }
+  return waiting || asked.empty() ? 1 : 0;
 }
 
 // usage [KEY] [PERIOD], in either order: a key ends in ".k", anything else is a period.
@@ -385,11 +525,17 @@ int main(int argc, char** argv) {
     std::cerr << "meshctl: unknown command \"" << command << "\"\n";
     return usage(std::cerr, 2);
   }
-  if (command != "call" && command != "ping" && command != "traceroute" && command != "usage" && args.size() != 1)
+  const bool tunnel_usage_command = command == "tunnel" && args.size() == 2 && args[1] == "usage";
+  if (command != "call" && command != "ping" && command != "traceroute" && command != "usage" && args.size() != 1 &&
+      !tunnel_usage_command)
     return usage(std::cerr, 2);
 
   try {
     mh::meshctl::AdminClient client(socket);
+    if (tunnel_usage_command) {
+      method = "iptunnel.requestAccount";
+      return tunnel_usage(client, as_json);
+    }
     nlohmann::json result = client.call(method, params);
     if (command == "ping")
       return follow_ping(client, result.at("probe").get<long>(), args[1], as_json, probe_deadline(params));
