@@ -150,7 +150,8 @@ class MeshpointDriver final : public LinkDriver,
     const MeshpointConfig& now = config_;
     const bool same_mesh = config.interface == now.interface && config.phy == now.phy && config.create == now.create &&
                            config.manage == now.manage && config.join.mesh_id == now.join.mesh_id &&
-                           config.join.frequency_mhz == now.join.frequency_mhz && config.join.width == now.join.width;
+                           config.join.frequency_mhz == now.join.frequency_mhz && config.join.width == now.join.width &&
+                           config.join.kernel_forwarding == now.join.kernel_forwarding;
     if (!same_mesh) return ReconfigureResult::restart_required;
     config_ = std::move(config);
     if (link_) link_->start_beacons();
@@ -591,6 +592,7 @@ constexpr const char* kConfigSchema = R"json({
     "channel": {"type": "integer", "description": "1-14 (2.4 GHz) or 32-177 (5 GHz); instead of frequency"},
     "channelWidth": {"enum": ["20noht", "20", "40", "80"], "default": "20"},
     "stationIntervalMs": {"type": "integer", "minimum": 100, "maximum": 60000, "default": 1000},
+    "kernelForwarding": {"type": "boolean", "default": false, "description": "leave forwarding between mesh stations to the kernel (802.11s HWMP)"},
     "beacon": {
       "type": "object",
       "properties": {

@@ -15,7 +15,7 @@ using nlohmann::json;
 
 constexpr const char* kTopKeys =
     "one of \"interface\", \"manage\", \"meshId\", \"frequency\", \"channel\", \"channelWidth\", "
-    "\"stationIntervalMs\", \"beacon\", \"discoveredPeers\", \"hopEncryption\"";
+    "\"stationIntervalMs\", \"kernelForwarding\", \"beacon\", \"discoveredPeers\", \"hopEncryption\"";
 constexpr const char* kInterfaceExpected =
     "an object like {\"name\": \"mesh0\", \"phy\": \"phy0\", \"create\": true} or {\"name\": \"wlan1\"}";
 constexpr std::size_t kMaxPhyNameBytes = 31;
@@ -136,7 +136,10 @@ bool parse_meshpoint_config(const json& config, ErrorSink* errors, MeshpointConf
   }
   bool valid = link_common::parse_link_driver_config(config, errors, &out->shared);
   bool have_interface = false, have_mesh_id = false, have_frequency = false, have_channel = false,
-       have_width = false;
+       have_width = false, have_forwarding = false;
+  // By default the kernel does not forward between mesh stations: meshhost's router picks
+  // every hop, so each radio hop is a neighbour with station figures of its own.
+  out->join.kernel_forwarding = 0;
   for (const auto& [key, value] : config.items()) {
     if (key == "interface") {
       have_interface = true;
@@ -183,6 +186,14 @@ bool parse_meshpoint_config(const json& config, ErrorSink* errors, MeshpointConf
         report(errors, key, "\"20noht\", \"20\", \"40\" or \"80\"", link_common::describe_found(value));
         valid = false;
       }
+    } else if (key == "kernelForwarding") {
+      have_forwarding = true;
+      if (!value.is_boolean()) {
+        report(errors, key, "true or false", link_common::describe_found(value));
+        valid = false;
+      } else {
+        out->join.kernel_forwarding = value.get<bool>() ? 1 : 0;
+      }
     } else if (key == "stationIntervalMs") {
       const auto ms = integer(value);
       if (!ms || *ms < kMinStationIntervalMs || *ms > kMaxStationIntervalMs) {
@@ -209,7 +220,8 @@ bool parse_meshpoint_config(const json& config, ErrorSink* errors, MeshpointConf
       valid = false;
     }
     for (const auto& [key, given] : {std::pair{"meshId", have_mesh_id}, std::pair{"frequency", have_frequency},
-                                     std::pair{"channel", have_channel}, std::pair{"channelWidth", have_width}}) {
+                                     std::pair{"channel", have_channel}, std::pair{"channelWidth", have_width},
+                                     std::pair{"kernelForwarding", have_forwarding}}) {
       if (!given) continue;
       report(errors, key, "nothing with \"manage\": false (meshpoint joins no mesh on an unmanaged interface)",
              link_common::describe_found(config.at(key)));

@@ -59,10 +59,25 @@ TEST_CASE("a mesh point created on a phy, with its mesh, channel and the shared 
   CHECK(c.join.frequency_mhz == 5180);
   CHECK(c.join.width == ChannelWidth::mhz40);
   CHECK(c.station_interval_ms == 500);
+  CHECK(c.join.kernel_forwarding == 0);  // by default meshhost's router picks every hop
   CHECK(c.shared.beacon.sends());
   CHECK(c.shared.beacon.interval_ms == 1000);
   CHECK(c.shared.discovered_peer_policy == mh::DiscoveredPeerPolicy::accept_any);
   CHECK(c.shared.hop_encryption == mh::HopEncryption::headers);
+}
+
+TEST_CASE("kernelForwarding hands the forwarding between mesh stations back to the kernel") {
+  const MeshpointConfig on = parse_ok(R"({"interface": {"name": "wlan1"}, "meshId": "m", "channel": 1,
+                                          "kernelForwarding": true})");
+  CHECK(on.join.kernel_forwarding == 1);
+  const MeshpointConfig off = parse_ok(R"({"interface": {"name": "wlan1"}, "meshId": "m", "channel": 1,
+                                           "kernelForwarding": false})");
+  CHECK(off.join.kernel_forwarding == 0);
+  CHECK(problems_of(R"({"interface": {"name": "wlan1"}, "meshId": "m", "channel": 1, "kernelForwarding": 0})") ==
+        std::vector<std::string>{"kernelForwarding: expected true or false, got 0"});
+  const auto unmanaged = problems_of(R"({"interface": {"name": "veth0"}, "manage": false, "kernelForwarding": true})");
+  REQUIRE(unmanaged.size() == 1);
+  CHECK(starts_with(unmanaged[0], "kernelForwarding: expected nothing with \"manage\": false"));
 }
 
 TEST_CASE("an existing interface: managed by default, or used as it is with manage false") {

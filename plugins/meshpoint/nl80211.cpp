@@ -169,6 +169,14 @@ MessagePtr build_join_mesh(int family, std::uint32_t ifindex, const MeshJoin& jo
     message = put_u32(std::move(message), NL80211_ATTR_BEACON_INTERVAL, join.beacon_interval_tu);
   }
   if (join.dtim_period != 0) message = put_u32(std::move(message), NL80211_ATTR_DTIM_PERIOD, join.dtim_period);
+  if (message && join.kernel_forwarding != MeshJoin::kKernelDefault) {
+    // The kernel reads mesh parameters given with the join as `iw mesh join … <param>` sends them.
+    nlattr* config = nla_nest_start(message.get(), NL80211_ATTR_MESH_CONFIG);
+    if (config == nullptr || nla_put_u8(message.get(), NL80211_MESHCONF_FORWARDING, join.kernel_forwarding) < 0) {
+      return null_message();
+    }
+    nla_nest_end(message.get(), config);
+  }
   return message;
 }
 

@@ -36,6 +36,11 @@ struct MeshJoin {
   std::uint32_t center_frequency_mhz = 0;    // NL80211_ATTR_CENTER_FREQ1; 0: derived for 40/80
   std::uint32_t beacon_interval_tu = 0;      // 0: the kernel's default
   std::uint32_t dtim_period = 0;             // 0: the kernel's default
+  // NL80211_MESHCONF_FORWARDING inside NL80211_ATTR_MESH_CONFIG: 0 the kernel's HWMP does
+  // not forward between mesh stations (meshhost's router picks every hop and sees each
+  // hop's radio cost), 1 it does; kKernelDefault sends no mesh config at all.
+  static constexpr std::uint8_t kKernelDefault = 0xff;
+  std::uint8_t kernel_forwarding = kKernelDefault;
 };
 
 // One station of a station dump (NL80211_CMD_GET_STATION, NLM_F_DUMP).

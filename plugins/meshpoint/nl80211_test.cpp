@@ -227,6 +227,28 @@ TEST_CASE("JOIN_MESH on 80 MHz, with beacon interval and DTIM period") {
   CHECK(Bytes(given.attributes.end() - 8, given.attributes.end()) == center_5290);
 }
 
+TEST_CASE("JOIN_MESH carries the kernel's forwarding switch in a mesh config nest") {
+  MeshJoin join;
+  join.mesh_id = "m";
+  join.frequency_mhz = 2412;
+  join.width = ChannelWidth::mhz20;
+  const Built plain = take(build_join_mesh(kFamily, 1, join));
+  join.kernel_forwarding = 0;
+  const Built off = take(build_join_mesh(kFamily, 1, join));
+  REQUIRE(off.attributes.size() == plain.attributes.size() + 12);
+  CHECK(Bytes(off.attributes.begin(), off.attributes.begin() + static_cast<long>(plain.attributes.size())) ==
+        plain.attributes);
+  const Bytes tail(off.attributes.end() - 12, off.attributes.end());
+  CHECK(tail[0] == 0x0c);                // nest length 12: its header and one u8 attribute
+  CHECK(tail[1] == 0x00);
+  CHECK((tail[2] | (tail[3] << 8)) % 0x8000 == 35);  // NL80211_ATTR_MESH_CONFIG = 35 (NLA_F_NESTED may be set)
+  const Bytes forwarding = {0x05, 0x00, 0x13, 0x00, 0x00, 0x00, 0x00, 0x00};  // NL80211_MESHCONF_FORWARDING = 19: 0, pad
+  CHECK(Bytes(tail.begin() + 4, tail.end()) == forwarding);
+  join.kernel_forwarding = 1;
+  const Built on = take(build_join_mesh(kFamily, 1, join));
+  CHECK(on.attributes[on.attributes.size() - 4] == 0x01);
+}
+
 TEST_CASE("JOIN_MESH refuses a mesh ID outside 1–32 bytes and a channel with no center") {
   MeshJoin join;
   join.mesh_id = "";
