@@ -148,7 +148,12 @@ std::vector<ClientTable::Send> ClientTable::tick(std::uint64_t now_ns, std::uint
       sends.push_back(Send{i, MessageType::account_request, ControlMessage{0, g.account_nonce}});
     }
     next = std::min(next, g.next_send_ns);
-    if (g.blocked()) next = std::min(next, std::min(g.account->blocked_until_ns, g.account->refresh_ns));
+    if (g.blocked()) {
+      next = std::min(next, g.account->blocked_until_ns);
+      // The account is asked for again only over a lease: without one, a refresh time in
+      // the past would wake the loop at once, over and over.
+      if (g.holds_lease()) next = std::min(next, g.account->refresh_ns);
+    }
     if (g.holds_lease()) next = std::min(next, g.lease_end_ns);
     if (g.state == GatewayState::leased) next = std::min(next, g.last_heard_ns + timers_.gateway_dead_ns);
   }

@@ -436,6 +436,23 @@ TEST_CASE("a gateway that blocks us is asked again every deniedRetryMs; its answ
   }
 }
 
+TEST_CASE("a blocked gateway that lost its lease does not wake the loop at once") {
+  Fixture f({{key(1), 10}, {key(2), 20}});
+  lease_both(f);
+  bool changed = false;
+  f.table.on_account(key(1), MessageType::account_notice, account_of(AccountState::blocked), 10 * kS, 1'796'100'000,
+                     &changed);
+  REQUIRE(f.table.gateways()[0].blocked());
+  // Both gateways fall silent long past their leases and the account's refresh time.
+  std::uint64_t next = 0;
+  const std::uint64_t later = 5000 * kS;
+  f.table.tick(later, &next, &changed);
+  REQUIRE_FALSE(f.table.gateways()[0].holds_lease());
+  REQUIRE(f.table.gateways()[0].blocked());
+  f.table.tick(later, &next, &changed);
+  CHECK(next > later);
+}
+
 TEST_CASE("a block whose period ends at the end of time does not wrap around") {
   Fixture f({{key(1), 10}, {key(2), 20}});
   lease_both(f);

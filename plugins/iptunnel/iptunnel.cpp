@@ -628,7 +628,9 @@ void IptunnelPlugin::gateway_account_request(const PublicKey& from, std::uint32_
   if (reporter == nullptr) {
     answer.status = AccountStatus::not_metered;
   } else if (Status s = reporter->account_of(from, &answer.report); !s.ok()) {
-    answer.status = AccountStatus::unknown_client;
+    // Billing not started (yet, or any more) meters nothing; only its not_found means it
+    // does not know the client.
+    answer.status = s.code == StatusCode::not_found ? AccountStatus::unknown_client : AccountStatus::not_metered;
     if (s.code != StatusCode::not_found && s.message.data != nullptr) {
       host_->log(LogLevel::debug, Str::of("account of " + format_public_key(from) + ": " +
                                           std::string(s.message.data, s.message.size)));
