@@ -337,6 +337,7 @@ class MeshpointDriver final : public LinkDriver,
     options.interface = info_;
     options.config = &config_.shared;
     options.pool_packets = kPoolPackets;
+    retired_.reserve(retired_.size() + 1);  // so take_down's push_back cannot throw
     std::string error;
     link_ = ether::EtherTransport::open(host_, std::move(options), &error);
     if (!link_) {
@@ -376,11 +377,9 @@ class MeshpointDriver final : public LinkDriver,
     if (!link_) return;
     if (observer_ != nullptr) observer_->on_link_down(link_.get());
     link_->close();
-    try {
-      retired_.push_back(std::move(link_));
-    } catch (const std::bad_alloc&) {
-      link_.reset();  // cannot keep it: free it now, as the contract allows after on_link_down
-    }
+    // Cannot throw: bring_up_link reserved the slot before the link went live, so a link
+    // whose packets the switch may still hold is never freed here.
+    retired_.push_back(std::move(link_));
     link_.reset();
   }
 
@@ -400,7 +399,7 @@ class MeshpointDriver final : public LinkDriver,
   void read_stations() noexcept {
     try {
       std::vector<StationInfo> dump;
-      const std::string error = nl_->dump_stations(info_.name, info_.ifindex, &dump);
+      const std::string error = nl_->dump_stations(link_->interface().name, link_->interface().ifindex, &dump);
       if (!error.empty()) {
         if (error != dump_error_) log(LogLevel::warn, error);
         dump_error_ = error;
@@ -421,12 +420,14 @@ class MeshpointDriver final : public LinkDriver,
     LinkMetric metric;
     metric.cost = station.cost.cost();
     metric.radio = station.info.figures;
-    metric_observer_->on_link_metric(link_->name(), ether::make_endpoint(station.info.mac, info_.ifindex), metric);
+    // The link's own ifindex, not info_'s: info_ may already describe a successor.
+    metric_observer_->on_link_metric(link_->name(), ether::make_endpoint(station.info.mac, link_->interface().ifindex),
+                                     metric);
   }
 
   void forget(const ether::MacAddress& mac) noexcept {
     if (metric_observer_ != nullptr && link_) {
-      metric_observer_->on_link_metric_forget(link_->name(), ether::make_endpoint(mac, info_.ifindex));
+      metric_observer_->on_link_metric_forget(link_->name(), ether::make_endpoint(mac, link_->interface().ifindex));
     }
   }
 
