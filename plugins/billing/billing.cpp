@@ -27,6 +27,10 @@ constexpr std::size_t kDrainBatch = 32;
 // boot on a board without a real-time clock): periods follow the new time from then on.
 constexpr std::int64_t kClockStepNs = kNsPerS;
 constexpr std::int64_t kSecondsPerDay = 86'400;
+// The first prune of hourly buckets waits an hour after start (time for NTP); a prune
+// happens only if the wall clock kept pace with the loop's within this many seconds.
+constexpr std::uint64_t kFirstPruneDelayNs = std::uint64_t{kSecondsPerHour} * kNsPerS;
+constexpr std::int64_t kPruneClockSlackS = 60;
 
 // a - b per field, 0 where b is larger (a ledger edited by hand, or a batch lost at a crash).
 UsageCounters minus(const UsageCounters& a, const UsageCounters& b) noexcept {
@@ -520,9 +524,12 @@ Status BillingPlugin::start() noexcept {
       stop();
       return s;
     }
-    // Hourly buckets past the retention go now and then once a day, on the ledger thread.
-    ledger_->prune_hourly(wall - std::int64_t{config_.hourly_retention_days} * kSecondsPerDay);
-    next_prune_s_ = wall + kSecondsPerDay;
+    // Hourly buckets past the retention go on the ledger thread an hour after start and
+    // then daily — never at start: a board that booted with its clock ahead would delete
+    // every recent bucket for good, before NTP corrects it.
+    prune_anchor_ns_ = now;
+    prune_anchor_wall_s_ = wall;
+    next_prune_ns_ = now + kFirstPruneDelayNs;
     flush_timer_->arm(std::uint64_t{config_.flush_interval_ms} * kNsPerMs);
     if (Status s = hooks_->add_hook(this); !s.ok()) {
       stop();
@@ -809,9 +816,17 @@ void BillingPlugin::on_flush_timer() noexcept {
     }
     flush();
     request_loads();  // behind the batch: the ledger's answer holds what was just sent
-    if (ledger_ && wall >= next_prune_s_) {
-      ledger_->prune_hourly(wall - std::int64_t{config_.hourly_retention_days} * kSecondsPerDay);
-      next_prune_s_ = wall + kSecondsPerDay;
+    if (ledger_ && now >= next_prune_ns_) {
+      // Only over a wall clock that kept pace with the monotonic one since the last
+      // chance: after a step the next prune waits a day on the corrected clock.
+      const auto mono_s = static_cast<std::int64_t>((now - prune_anchor_ns_) / kNsPerS);
+      const std::int64_t drift = (wall - prune_anchor_wall_s_) - mono_s;
+      if (drift <= kPruneClockSlackS && drift >= -kPruneClockSlackS) {
+        ledger_->prune_hourly(wall - std::int64_t{config_.hourly_retention_days} * kSecondsPerDay);
+      }
+      prune_anchor_ns_ = now;
+      prune_anchor_wall_s_ = wall;
+      next_prune_ns_ = now + std::uint64_t{kSecondsPerDay} * kNsPerS;
     }
   } catch (const std::exception& e) {
     log(LogLevel::warn, std::string("flush: ") + e.what());

@@ -292,7 +292,10 @@ class BillingPlugin final : public Plugin, public Service, TrafficHook, AccountR
   std::map<PublicKey, Client, KeyLess> clients_;
   std::map<PublicKey, std::string, KeyLess> plan_overrides_;  // billing.setPlan, for this run
   std::uint64_t unmetered_packets_ = 0;  // passed unmetered: no pending slot, or no memory for a new client
-  std::int64_t next_prune_s_ = 0;        // wall time of the next prune of hourly buckets
+  // The next prune of hourly buckets (monotonic), and the clocks when it was scheduled.
+  std::uint64_t next_prune_ns_ = 0;
+  std::uint64_t prune_anchor_ns_ = 0;
+  std::int64_t prune_anchor_wall_s_ = 0;
   std::uint64_t next_ticket_ = 1;
 
   std::function<std::int64_t()> realtime_ns_;

@@ -42,7 +42,8 @@ inline constexpr std::uint64_t kMaxRateBps = 1'000'000'000'000;
 // count stay inside 128-bit arithmetic.
 inline constexpr std::uint64_t kMaxPricePerGbMicros = 1'000'000 * kMicroUnitsPerUnit;
 // Plan names appear in admin commands, statements and metric labels.
-inline constexpr std::size_t kMaxPlanNameBytes = 64;
+// 32: what an account report carries to the client (AccountReport::plan, account.hpp).
+inline constexpr std::size_t kMaxPlanNameBytes = 32;
 // Free prefixes are matched on every billed packet; a community's own services are a few.
 inline constexpr std::size_t kMaxFreePrefixes = 256;
 inline constexpr std::size_t kCurrencyCodeSize = 3;  // ISO 4217 alphabetic code
