@@ -48,10 +48,17 @@ TEST_CASE("tai64n: newer means strictly later") {
 }
 
 TEST_CASE("tai64n: now follows the wall clock, whitened to 2^24 ns") {
-  const std::time_t before = std::time(nullptr);
+  // The same clock tai64n_now reads: time() is the kernel's coarse clock, which can still
+  // say second N when CLOCK_REALTIME is already in N+1 (seen once in a CI-like run).
+  const auto realtime_s = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec);
+  };
+  const std::int64_t before = realtime_s();
   const mh::Tai64n first = mh::tai64n_now();
   const mh::Tai64n second = mh::tai64n_now();
-  const std::time_t after = std::time(nullptr);
+  const std::int64_t after = realtime_s();
   CHECK(mh::tai64n_unix_seconds(first) >= before);
   CHECK(mh::tai64n_unix_seconds(first) <= after);
   CHECK(mh::tai64n_nanoseconds(first) % (1u << 24) == 0);
